@@ -1,0 +1,60 @@
+# oma: `make demo` runs the main job, `make test` passes the tests; both set up a fresh machine first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEVCLUSTER := $(BIN)/python -m oma.devcluster
+
+.PHONY: help deps venv tools cluster-up cluster-down cluster-status lint typecheck test test-unit \
+        test-integration demo clean
+
+help:
+	@echo "make demo          bring the local cluster up and run the demo job end to end"
+	@echo "make test          lint, type-check, unit and integration tests (sets everything up)"
+	@echo "make cluster-up    start (or reuse) the local control plane; prints export KUBECONFIG=..."
+	@echo "make cluster-down  stop every process of the local control plane"
+
+deps:
+	@bash hack/install-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+tools:
+	@bash hack/build-tools.sh >/dev/null
+
+cluster-up: deps venv tools
+	@$(DEVCLUSTER) up
+
+cluster-down: venv
+	@$(DEVCLUSTER) down
+
+cluster-status: venv
+	@$(DEVCLUSTER) status
+
+lint: venv
+	$(BIN)/ruff check src tests bench hack
+	$(BIN)/ruff format --check src tests bench hack
+
+typecheck: venv
+	$(BIN)/mypy
+
+test-unit: venv
+	$(BIN)/pytest -m "not integration" tests
+
+test-integration: deps venv tools
+	$(BIN)/pytest -m integration tests
+
+test: deps venv tools lint typecheck
+	$(BIN)/pytest tests
+
+demo: deps venv tools
+	@$(BIN)/python hack/demo.py
+
+clean: cluster-down
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

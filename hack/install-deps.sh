@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages oma's tests and demo use, only those missing. As root it runs apt-get;
+# otherwise it prints the command to run.
+set -euo pipefail
+
+packages=(
+  util-linux      # unshare: process-backed pods get a private mount namespace
+  mount           # bind mounts for volumeMounts
+  ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: missing Debian packages: ${missing[*]}" >&2
+  echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,122 @@
+"""Pure helpers that turn a Pod into what a local process needs: env, argv, mounts, terminal status.
+
+No I/O here, so the Kubernetes rules (variable expansion, field paths, exit-code reasons) are unit-tested.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes `$(VAR)` expansion: defined names are replaced, `$$` escapes, unknown refs stay as written."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        return env.get(name, m.group(0))
+
+    return _VAR.sub(sub, value)
+
+
+_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+
+
+def field_value(pod: dict[str, Any], path: str) -> str:
+    """The downward-API value of `path` (fieldRef.fieldPath) for `pod`."""
+    meta = pod.get("metadata", {})
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": pod.get("spec", {}).get("nodeName"),
+        "spec.serviceAccountName": pod.get("spec", {}).get("serviceAccountName"),
+        "status.hostIP": "127.0.0.1",
+        "status.podIP": "127.0.0.1",
+        "status.hostIPs": "127.0.0.1",
+        "status.podIPs": "127.0.0.1",
+    }
+    if path in simple:
+        return str(simple[path] or "")
+    m = _FIELD.match(path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    if path in ("metadata.labels", "metadata.annotations"):
+        items = sorted((meta.get(path.split(".")[1]) or {}).items())
+        return "\n".join(f'{k}="{v}"' for k, v in items)
+    raise PodConfigError(f"fieldRef {path!r} is not supported by process-backed pods")
+
+
+class PodConfigError(Exception):
+    """The pod cannot start yet or at all; the message is what a user sees in the pod's status."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def argv(container: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """command + args with `$(VAR)` expansion; the image's entrypoint is unknown here, so command is required."""
+    command = container.get("command") or []
+    if not command:
+        raise PodConfigError(
+            f"container {container.get('name')!r} has no command: process-backed pods run the command "
+            "locally and cannot read an image's entrypoint; set spec.containers[].command",
+            permanent=True,
+        )
+    return [expand(a, env) for a in [*command, *(container.get("args") or [])]]
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool
+
+
+def mount_script(mounts: list[Mount], workdir: str | None) -> str:
+    """The shell run inside a private mount namespace before exec'ing the container's command."""
+    lines = ["set -e"]
+    for m in mounts:
+        src, dst = shlex.quote(m.source), shlex.quote(m.target)
+        lines.append(
+            f'if [ -d {src} ]; then mkdir -p {dst}; else mkdir -p "$(dirname {dst})"; [ -e {dst} ] || : > {dst}; fi'
+        )
+        lines.append(f"mount --bind {src} {dst}")
+        if m.read_only:
+            lines.append(f"mount -o remount,bind,ro {dst}")
+    if workdir:
+        lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
+    lines.append('exec "$@"')
+    return "\n".join(lines)
+
+
+def exit_code(returncode: int) -> int:
+    """A process's return code as a container exit code (a signal N becomes 128+N, like a shell)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def terminated_reason(code: int, oom: bool = False) -> str:
+    if oom:
+        return "OOMKilled"
+    return "Completed" if code == 0 else "Error"
+
+
+def pod_phase(restart_policy: str, exit_codes: list[int]) -> str:
+    """Terminal phase once every container has exited for good."""
+    if restart_policy == "Always":
+        return "Running"
+    return "Succeeded" if all(c == 0 for c in exit_codes) else "Failed"
+
+
+def tail_message(log: str, max_lines: int = 80, max_bytes: int = 2048) -> str:
+    """FallbackToLogsOnError: the end of the log, as kubelet takes it."""
+    lines = log.splitlines()[-max_lines:]
+    text = "\n".join(lines)
+    return text[-max_bytes:]

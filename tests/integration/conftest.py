@@ -1,0 +1,62 @@
+"""The real local control plane for integration tests: brought up once per session (or reused if running)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from lightkube import Client, KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from oma.devcluster import cluster as devcluster
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.2) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` and the last value seen on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[devcluster.ClusterInfo]:
+    state = Path(os.environ.get("OMA_CLUSTER_DIR") or devcluster.default_state_dir())
+    already = devcluster.status(state)
+    info = already or devcluster.up(state)
+    yield info
+    if already is None and not os.environ.get("OMA_KEEP_CLUSTER"):
+        devcluster.down(state)
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: devcluster.ClusterInfo) -> Client:
+    return Client(KubeConfig.from_file(cluster.kubeconfig), field_manager="oma-tests")
+
+
+@pytest.fixture
+def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (the real namespace controller finishes the job)."""
+    base = request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    kube.create(Namespace(metadata=ObjectMeta(name=name, labels={"oma.dev/test": "true"})))
+    yield name
+    try:
+        kube.delete(Namespace, name)
+    except ApiError as e:
+        if e.status.code != 404:
+            raise

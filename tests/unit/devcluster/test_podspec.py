@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from oma.devcluster import podspec
+from oma.devcluster.podspec import Mount, PodConfigError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("$(A)-$(B)", "1-two"),
+        ("$$(A)", "$(A)"),  # escaped reference stays literal
+        ("$(MISSING)", "$(MISSING)"),  # unknown names are left as written
+        ("cost $$5", "cost $5"),
+        ("no refs", "no refs"),
+    ],
+)
+def test_expand_follows_kubernetes_rules(value: str, expected: str) -> None:
+    assert podspec.expand(value, {"A": "1", "B": "two"}) == expected
+
+
+def test_field_value_reads_downward_api_paths() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "x"}},
+        "spec": {"nodeName": "oma-local"},
+    }
+    assert podspec.field_value(pod, "metadata.name") == "p"
+    assert podspec.field_value(pod, "metadata.labels['app']") == "x"
+    assert podspec.field_value(pod, "spec.nodeName") == "oma-local"
+    assert podspec.field_value(pod, "metadata.labels") == 'app="x"'
+    with pytest.raises(PodConfigError, match="not supported"):
+        podspec.field_value(pod, "status.somethingElse")
+
+
+def test_argv_requires_a_command_and_expands_args() -> None:
+    assert podspec.argv({"name": "c", "command": ["echo"], "args": ["$(X)"]}, {"X": "y"}) == ["echo", "y"]
+    with pytest.raises(PodConfigError, match="has no command") as e:
+        podspec.argv({"name": "c", "args": ["x"]}, {})
+    assert e.value.permanent
+
+
+def test_exit_codes_and_phases() -> None:
+    assert podspec.exit_code(0) == 0
+    assert podspec.exit_code(42) == 42
+    assert podspec.exit_code(-9) == 137  # SIGKILL, as a shell reports it
+    assert podspec.pod_phase("Never", [0, 0]) == "Succeeded"
+    assert podspec.pod_phase("Never", [0, 1]) == "Failed"
+    assert podspec.pod_phase("Always", [0]) == "Running"
+    assert podspec.terminated_reason(0) == "Completed"
+    assert podspec.terminated_reason(3) == "Error"
+
+
+def test_mount_script_quotes_paths_and_remounts_read_only() -> None:
+    script = podspec.mount_script([Mount("/state/vol a", "/data", False), Mount("/s/cfg", "/cfg", True)], "/work")
+    assert "mount --bind '/state/vol a' /data" in script
+    assert "mount -o remount,bind,ro /cfg" in script
+    assert script.endswith('exec "$@"')
+    assert "cd /work" in script
+
+
+def test_tail_message_keeps_the_end() -> None:
+    log = "\n".join(f"line {i}" for i in range(200))
+    msg = podspec.tail_message(log)
+    assert msg.endswith("line 199")
+    assert "line 119" not in msg and "line 120" in msg
