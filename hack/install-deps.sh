@@ -7,6 +7,8 @@ packages=(
   util-linux      # unshare: process-backed pods get a private mount namespace
   mount           # bind mounts for volumeMounts
   ca-certificates
+  ffmpeg          # the worker (ffmpeg-python drives Debian's ffmpeg/ffprobe)
+  fonts-dejavu-core  # title cards' font
 )
 
 missing=()

@@ -1,0 +1,72 @@
+"""The `oma` command: `oma run` executes a VideoJob on this machine, without a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from oma.models.videojob import VideoJob
+from oma.worker.execute import TerminalReporter, Volumes, execute
+from oma.worker.exitcodes import Exit, WorkerError
+
+
+def _volume(value: str) -> tuple[str, Path]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {value!r}")
+    return name, Path(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        job = VideoJob.model_validate(yaml.safe_load(Path(args.file).read_text()))
+    except (OSError, yaml.YAMLError) as e:
+        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
+        return int(Exit.INVALID_SPEC)
+    except ValidationError as e:
+        print(f"error: {args.file} is not a valid VideoJob:\n{e}", file=sys.stderr)
+        return int(Exit.INVALID_SPEC)
+    out = Path(args.output)
+    dest = out / job.spec.destination.path_prefix
+    volumes = Volumes(root=Path(args.volume_root), overrides=dict(args.volume or []))
+    try:
+        results = execute(job.spec, dest, volumes, TerminalReporter(sys.stderr), args.allow_private_inputs)
+    except WorkerError as e:
+        print(f"\nerror: {e.reason}: {e.message}", file=sys.stderr)
+        return int(e.code)
+    for r in results:
+        print(dest / r.uri)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="oma", description="oma: declarative video processing on Kubernetes")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a VideoJob on this machine (no cluster); prints the output paths")
+    r.add_argument("-f", "--file", required=True, help="VideoJob manifest (YAML)")
+    r.add_argument("-o", "--output", required=True, help="directory standing in for the destination PVC")
+    r.add_argument(
+        "--volume",
+        action="append",
+        type=_volume,
+        metavar="NAME=PATH",
+        help="where the PVC NAME's files are, for pvc inputs (repeatable)",
+    )
+    r.add_argument("--volume-root", default=".", help="PVCs not named by --volume are ROOT/<claimName>")
+    r.add_argument(
+        "--allow-private-inputs",
+        action="store_true",
+        help="allow input URLs that resolve to private or loopback addresses",
+    )
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        return run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

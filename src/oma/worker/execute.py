@@ -1,0 +1,329 @@
+"""Run one VideoJob spec: check and probe inputs, encode once, verify, publish atomically, report."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from oma.models.videojob import OutputFile, Progress, Rendition, VideoJobSpec
+
+from . import plan as planner
+from . import safety
+from .exitcodes import Exit, WorkerError
+from .probe import MediaInfo, ProbeError, probe
+from .progress import ProgressTracker, parse_blocks
+
+
+class Reporter(Protocol):
+    def progress(self, progress: Progress) -> None: ...
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """Where PVCs are mounted: `root/<claimName>` in a pod, or explicit paths for `oma run`."""
+
+    root: Path
+    overrides: dict[str, Path]
+
+    def path(self, claim: str) -> Path:
+        return self.overrides.get(claim, self.root / claim)
+
+
+def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) -> list[planner.Source]:
+    sources = []
+    for i, inp in enumerate(spec.inputs):
+        if inp.title_card:
+            sources.append(planner.Source(title=inp.title_card))
+            continue
+        if inp.url:
+            safety.check_url(inp.url, allow_private)
+            location, protocols = inp.url, safety.HTTP_PROTOCOLS
+        else:
+            assert inp.pvc is not None
+            path = safety.confine(volumes.path(inp.pvc.claim_name), inp.pvc.path)
+            if not path.is_file():
+                raise WorkerError(
+                    Exit.INPUT_UNREADABLE,
+                    "InputNotFound",
+                    f"inputs[{i}]: {inp.pvc.path} not found on PVC {inp.pvc.claim_name}",
+                )
+            location, protocols = str(path), safety.FILE_PROTOCOLS
+        try:
+            info = probe(location, protocols)
+        except ProbeError as e:
+            transient = bool(inp.url) and not re.search(r"\b4\d\d\b|Invalid data", str(e))
+            raise WorkerError(
+                Exit.TRANSIENT if transient else Exit.INPUT_UNREADABLE,
+                "InputUnreachable" if transient else "InputUndecodable",
+                f"inputs[{i}]: {e}",
+            ) from e
+        _check_limits(spec, i, info)
+        sources.append(planner.Source(location=location, info=info, protocols=protocols))
+    return sources
+
+
+def _check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
+    lim = spec.limits
+    if info.video_codec is None:
+        raise WorkerError(Exit.INPUT_UNREADABLE, "InputUndecodable", f"inputs[{i}] has no video stream")
+    if info.duration > lim.max_input_seconds:
+        raise WorkerError(
+            Exit.INPUT_REFUSED,
+            "InputTooLong",
+            f"inputs[{i}] lasts {info.duration:.0f}s, over limits.maxInputSeconds={lim.max_input_seconds:.0f}",
+        )
+    if (info.width or 0) * (info.height or 0) > lim.max_input_pixels:
+        raise WorkerError(
+            Exit.INPUT_REFUSED,
+            "InputTooLarge",
+            f"inputs[{i}] is {info.width}x{info.height}, over limits.maxInputPixels={lim.max_input_pixels}",
+        )
+    if info.size_bytes and info.size_bytes > lim.max_input_bytes:
+        raise WorkerError(
+            Exit.INPUT_REFUSED,
+            "InputTooLarge",
+            f"inputs[{i}] is {info.size_bytes} bytes, over limits.maxInputBytes={lim.max_input_bytes}",
+        )
+
+
+def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter) -> None:
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [*argv[:1], "-loglevel", "error", *argv[1:]], stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        assert proc.stdout is not None
+        for block in parse_blocks(proc.stdout):
+            reporter.progress(tracker.update(block))
+        code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
+            last = lines[-1] if lines else f"ffmpeg exited {code}"
+            undecodable = any(k in last for k in ("Invalid data", "could not find codec", "moov atom not found"))
+            raise WorkerError(
+                Exit.INPUT_UNREADABLE if undecodable else Exit.TRANSIENT,
+                "InputUndecodable" if undecodable else "EncodeFailed",
+                last,
+            )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tolerance(r: Rendition | None, fps: float | None) -> float:
+    rate = (r.fps if r and r.fps else None) or fps or 25
+    return 2.0 / rate + 0.05  # within two frames (plus container rounding)
+
+
+def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
+    try:
+        info = probe(str(path), safety.FILE_PROTOCOLS)
+    except ProbeError as e:
+        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{path.name}: {e}") from e
+    want_codec = "h264" if r.codec == "h264" else "hevc"
+    problems = []
+    if info.video_codec != want_codec:
+        problems.append(f"codec {info.video_codec} != {want_codec}")
+    if (info.width, info.height) != (r.width, r.height):
+        problems.append(f"size {info.width}x{info.height} != {r.width}x{r.height}")
+    if abs(info.duration - expected) > _tolerance(r, info.fps):
+        problems.append(f"duration {info.duration:.3f}s != {expected:.3f}s")
+    if problems:
+        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{path.name}: " + ", ".join(problems))
+    return info
+
+
+def _publish(partial: Path, final: Path) -> None:
+    """Atomic for files (rename); directories replace any earlier result in one rename."""
+    if partial.is_dir() and final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        partial.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.replace(final)
+
+
+def _output(
+    path: Path, kind: str, dest: Path, info: MediaInfo | None = None, size: int | None = None
+) -> OutputFile:
+    return OutputFile.model_validate(
+        {
+            "uri": str(path.relative_to(dest)),
+            "kind": kind,
+            "codec": info.video_codec if info else None,
+            "width": info.width if info else None,
+            "height": info.height if info else None,
+            "durationSeconds": round(info.duration, 3) if info else None,
+            "sizeBytes": size if size is not None else path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+    )
+
+
+def _finish_hls(out: planner.PlannedOutput, expected: float, dest: Path) -> list[OutputFile]:
+    files = []
+    master = ["#EXTM3U", "#EXT-X-VERSION:3"]
+    for r in out.renditions:
+        playlist = out.partial / r.name / "index.m3u8"
+        segs, total, peak = [], 0.0, 0.0
+        duration = 0.0
+        for line in playlist.read_text().splitlines():
+            if line.startswith("#EXTINF:"):
+                duration = float(line[8:].split(",")[0])
+            elif line and not line.startswith("#"):
+                seg = playlist.parent / line
+                if not seg.exists():
+                    raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"HLS {r.name}: segment {line} missing")
+                segs.append(seg)
+                total += duration
+                peak = max(peak, seg.stat().st_size * 8 / max(duration, 0.001))
+        if not segs or abs(total - expected) > _tolerance(r, None) + 0.1:
+            raise WorkerError(
+                Exit.VERIFY_FAILED,
+                "OutputInvalid",
+                f"HLS {r.name}: {len(segs)} segments lasting {total:.2f}s, expected {expected:.2f}s",
+            )
+        first = probe(str(segs[0]), safety.FILE_PROTOCOLS)
+        if (first.width, first.height) != (r.width, r.height):
+            raise WorkerError(
+                Exit.VERIFY_FAILED,
+                "OutputInvalid",
+                f"HLS {r.name}: size {first.width}x{first.height} != {r.width}x{r.height}",
+            )
+        codecs = "avc1.640028" if r.codec == "h264" else "hvc1.1.6.L120.90"
+        master.append(
+            f'#EXT-X-STREAM-INF:BANDWIDTH={math.ceil(peak)},RESOLUTION={r.width}x{r.height},CODECS="{codecs},mp4a.40.2"'
+        )
+        master.append(f"{r.name}/index.m3u8")
+        files.append((playlist, sum(s.stat().st_size for s in segs), first, total))
+    (out.partial / "master.m3u8").write_text("\n".join(master) + "\n")
+    _publish(out.partial, out.final)
+    result = [_output(out.final / "master.m3u8", "hls-master", dest)]
+    for playlist, size, info, total in files:
+        final_playlist = out.final / playlist.relative_to(out.partial)
+        variant = MediaInfo(total, info.width, info.height, info.fps, info.video_codec, True, size)
+        result.append(_output(final_playlist, "hls-variant", dest, variant, size=size))
+    return result
+
+
+def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Path) -> list[OutputFile]:
+    assert spec.outputs.thumbnails is not None
+    thumbs = sorted(out.partial.glob("thumb_*.jpg"))
+    if not thumbs:
+        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", "no thumbnails were written")
+    if spec.outputs.thumbnails.sprite:
+        rows = math.ceil(len(thumbs) / 10)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(out.partial / "thumb_%05d.jpg"),
+                "-vf",
+                f"tile=10x{rows}",
+                "-frames:v",
+                "1",
+                "-q:v",
+                "3",
+                str(out.partial / "sprite.jpg"),
+            ],
+            check=True,
+        )
+    _publish(out.partial, out.final)
+    result = [_output(out.final / t.name, "thumbnail", dest) for t in thumbs]
+    if spec.outputs.thumbnails.sprite:
+        result.append(_output(out.final / "sprite.jpg", "sprite", dest))
+    return result
+
+
+def execute(
+    spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
+) -> list[OutputFile]:
+    """Everything the worker does for one job. Raises WorkerError with an exit code on failure."""
+    reporter.progress(Progress(phase="Probing", percent=0))
+    sources = _resolve_sources(spec, volumes, allow_private)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe_file = dest / ".oma-write-check"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as e:
+        raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{dest}: {e.strerror}") from e
+
+    with tempfile.TemporaryDirectory(prefix="oma-") as work:
+        p = planner.build(spec, sources, Path(work), dest)
+        for out in p.outputs:
+            if out.kind == "mp4":
+                out.partial.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(out.partial, ignore_errors=True)
+                out.partial.mkdir(parents=True)
+                for r in out.renditions:
+                    (out.partial / r.name).mkdir()
+        try:
+            _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter)
+            reporter.progress(Progress(phase="Packaging", percent=100))
+            results: list[OutputFile] = []
+            for out in p.outputs:
+                if out.kind == "mp4":
+                    assert out.rendition is not None
+                    info = _verify_video(out.partial, out.rendition, p.expected_seconds)
+                    _publish(out.partial, out.final)
+                    results.append(_output(out.final, "mp4", dest, info))
+                elif out.kind == "hls":
+                    results.extend(_finish_hls(out, p.expected_seconds, dest))
+                else:
+                    results.extend(_finish_thumbnails(out, spec, dest))
+        finally:
+            for out in p.outputs:
+                with contextlib.suppress(OSError):
+                    if out.partial.is_dir():
+                        shutil.rmtree(out.partial)
+                    else:
+                        out.partial.unlink(missing_ok=True)
+    reporter.progress(Progress(phase="Done", percent=100))
+    return results
+
+
+class TerminalReporter:
+    """A one-line progress bar on a terminal (stderr), at most a few updates a second."""
+
+    def __init__(self, stream: object) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.history: deque[Progress] = deque(maxlen=1000)
+
+    def progress(self, progress: Progress) -> None:
+        self.history.append(progress)
+        now = time.monotonic()
+        if progress.phase == "Encoding" and now - self.last < 0.25:
+            return
+        self.last = now
+        filled = int(progress.percent / 5)
+        bar = "#" * filled + "-" * (20 - filled)
+        extra = f" {progress.speed:.2f}x" if progress.speed else ""
+        extra += f" eta {progress.eta_seconds:.0f}s" if progress.eta_seconds is not None else ""
+        end = "\n" if progress.phase == "Done" else ""
+        print(
+            f"\r{progress.phase:<10} [{bar}] {progress.percent:5.1f}%{extra}   ", end=end, file=self.stream, flush=True
+        )  # type: ignore[call-overload]

@@ -1,0 +1,231 @@
+"""One ffmpeg invocation per job: decode once, `split` into every output. Pure: no process is started here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ffmpeg
+
+from oma.models.videojob import Rendition, TitleCard, VideoJobSpec
+
+from .probe import MediaInfo
+from .text import drawtext_args, write_text_file
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved input: a checked local path or URL with its probe, or a title card."""
+
+    location: str | None = None
+    info: MediaInfo | None = None
+    protocols: str | None = None
+    title: TitleCard | None = None
+
+    @property
+    def duration(self) -> float:
+        if self.title:
+            return self.title.duration_seconds
+        return self.info.duration if self.info else 0.0
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    kind: Literal["mp4", "hls", "thumbnails"]
+    name: str
+    partial: Path  # where ffmpeg writes (file or directory)
+    final: Path  # where it is renamed to once complete and verified
+    rendition: Rendition | None = None
+    renditions: tuple[Rendition, ...] = ()
+
+
+@dataclass
+class Plan:
+    argv: list[str]
+    expected_seconds: float
+    outputs: list[PlannedOutput] = field(default_factory=list)
+
+
+def expected_seconds(spec: VideoJobSpec, sources: list[Source]) -> float:
+    total = sum(s.duration for s in sources)
+    if spec.trim:
+        total = max(0.0, total - spec.trim.start_seconds)
+        if spec.trim.duration_seconds is not None:
+            total = min(total, spec.trim.duration_seconds)
+    return total
+
+
+def _encoder_args(r: Rendition) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "vcodec": "libx264" if r.codec == "h264" else "libx265",
+        "preset": r.preset,
+        "pix_fmt": "yuv420p",
+        "acodec": "aac",
+        "audio_bitrate": r.audio_bitrate,
+        "ac": 2,
+    }
+    if r.bitrate:
+        value, unit = int(r.bitrate[:-1]), r.bitrate[-1]
+        args.update(video_bitrate=r.bitrate, maxrate=r.bitrate, bufsize=f"{2 * value}{unit}")
+    else:
+        args["crf"] = 23 if r.crf is None else r.crf
+    if r.codec == "hevc":
+        args["tag:v"] = "hvc1"  # plays in Safari/QuickTime
+    return args
+
+
+def _fit(stream: Any, width: int, height: int, fps: int | None) -> Any:
+    """Scale into width x height keeping aspect ratio, pad the rest: the output has exactly the asked size."""
+    stream = stream.filter("scale", width, height, force_original_aspect_ratio="decrease")
+    stream = stream.filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2").filter("setsar", "1")
+    if fps:
+        stream = stream.filter("fps", fps=fps)
+    return stream
+
+
+def _canonical(spec: VideoJobSpec, sources: list[Source]) -> tuple[int, int, int]:
+    """The common frame size and rate inputs are normalised to before they are joined."""
+    rungs = [*spec.outputs.mp4, *(spec.outputs.hls.renditions if spec.outputs.hls else [])]
+    if rungs:
+        big = max(rungs, key=lambda r: r.width * r.height)
+        w, h = big.width, big.height
+    else:
+        first = sources[0]
+        w, h = (
+            (first.title.width, first.title.height)
+            if first.title
+            else (
+                (first.info.width or 1280) if first.info else 1280,
+                (first.info.height or 720) if first.info else 720,
+            )
+        )
+    fps = max((r.fps or 0 for r in rungs), default=0) or next(
+        (round(s.info.fps) for s in sources if s.info and s.info.fps), 30
+    )
+    return w, h, fps
+
+
+def _source_streams(src: Source, index: int, workdir: Path, input_args: dict[str, Any]) -> tuple[Any, Any]:
+    if src.title:
+        t = src.title
+        # Colours are validated by the model's pattern (a name or #hex), so the lavfi string cannot be injected.
+        video = ffmpeg.input(
+            f"color=c={t.background_color}:s={t.width}x{t.height}:r={t.fps}:d={t.duration_seconds}", f="lavfi"
+        )
+        textfile = write_text_file(workdir, index, t.text)
+        v = video.filter("drawtext", **drawtext_args(textfile, t.font_size, t.font_color))
+        a = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=t.duration_seconds).audio
+        return v, a
+    assert src.location is not None
+    args = dict(input_args)
+    if src.protocols:
+        args["protocol_whitelist"] = src.protocols
+    inp = ffmpeg.input(src.location, **args)
+    if src.info and src.info.has_audio:
+        return inp.video, inp.audio
+    a = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=src.duration).audio
+    return inp.video, a
+
+
+def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path) -> Plan:
+    """The ffmpeg argv (with `-progress pipe:1`) and where each output is written and then published."""
+    single_file = len(sources) == 1 and sources[0].title is None
+    input_args: dict[str, Any] = {}
+    if single_file and spec.trim:
+        # Seeking on the input is far cheaper than trimming decoded frames.
+        input_args["ss"] = spec.trim.start_seconds
+        if spec.trim.duration_seconds is not None:
+            input_args["t"] = spec.trim.duration_seconds
+
+    pairs = [_source_streams(s, i, workdir, input_args) for i, s in enumerate(sources)]
+    if len(pairs) == 1:
+        v, a = pairs[0]
+    else:
+        w, h, fps = _canonical(spec, sources)
+        flat: list[Any] = []
+        for pv, pa in pairs:
+            flat.append(_fit(pv, w, h, fps).filter("format", "yuv420p"))
+            flat.append(pa.filter("aresample", 48000).filter("aformat", channel_layouts="stereo"))
+        joined = ffmpeg.concat(*flat, v=1, a=1).node
+        v, a = joined[0], joined[1]
+    if spec.trim and not single_file:
+        v = v.trim(start=spec.trim.start_seconds, **_dur(spec)).setpts("PTS-STARTPTS")
+        a = a.filter("atrim", start=spec.trim.start_seconds, **_dur(spec)).filter("asetpts", "PTS-STARTPTS")
+
+    out = spec.outputs
+    hls_rungs = list(out.hls.renditions) if out.hls else []
+    n_video = len(out.mp4) + len(hls_rungs) + (1 if out.thumbnails else 0)
+    n_audio = len(out.mp4) + len(hls_rungs)
+    vs = v.split() if n_video > 1 else None
+    as_ = a.filter_multi_output("asplit", n_audio) if n_audio > 1 else None
+    vi = ai = 0
+
+    def next_v() -> Any:
+        nonlocal vi
+        s = vs[vi] if vs is not None else v
+        vi += 1
+        return s
+
+    def next_a() -> Any:
+        nonlocal ai
+        s = as_[ai] if as_ is not None else a
+        ai += 1
+        return s
+
+    streams: list[Any] = []
+    planned: list[PlannedOutput] = []
+    for r in out.mp4:
+        partial = dest / f".{r.name}.mp4.partial"
+        stream = ffmpeg.output(
+            _fit(next_v(), r.width, r.height, r.fps),
+            next_a(),
+            str(partial),
+            f="mp4",
+            movflags="+faststart",
+            **_encoder_args(r),
+        )
+        streams.append(stream)
+        planned.append(PlannedOutput("mp4", r.name, partial, dest / f"{r.name}.mp4", rendition=r))
+    if out.hls:
+        hls_partial = dest / f".{out.hls.name}.partial"
+        seg = out.hls.segment_seconds
+        for r in hls_rungs:
+            rung_dir = hls_partial / r.name
+            stream = ffmpeg.output(
+                _fit(next_v(), r.width, r.height, r.fps),
+                next_a(),
+                str(rung_dir / "index.m3u8"),
+                f="hls",
+                hls_time=seg,
+                hls_playlist_type="vod",
+                hls_list_size=0,
+                hls_segment_filename=str(rung_dir / "seg_%05d.ts"),
+                # Keyframes on segment boundaries in every rung, so players can switch between them.
+                force_key_frames=f"expr:gte(t,n_forced*{seg})",
+                **_encoder_args(r),
+            )
+            streams.append(stream)
+        planned.append(
+            PlannedOutput("hls", out.hls.name, hls_partial, dest / out.hls.name, renditions=tuple(hls_rungs))
+        )
+    if out.thumbnails:
+        th = out.thumbnails
+        th_partial = dest / f".{th.name}.partial"
+        stream = ffmpeg.output(
+            next_v().filter("fps", fps=f"1/{th.every_seconds}").filter("scale", th.width, -2),
+            str(th_partial / "thumb_%05d.jpg"),
+            f="image2",
+            **{"q:v": 3},
+        )
+        streams.append(stream)
+        planned.append(PlannedOutput("thumbnails", th.name, th_partial, dest / th.name))
+
+    cmd = ffmpeg.merge_outputs(*streams).global_args("-nostdin", "-progress", "pipe:1", "-nostats")
+    argv = cmd.overwrite_output().compile()
+    return Plan(argv=argv, expected_seconds=expected_seconds(spec, sources), outputs=planned)
+
+
+def _dur(spec: VideoJobSpec) -> dict[str, float]:
+    assert spec.trim is not None
+    return {"duration": spec.trim.duration_seconds} if spec.trim.duration_seconds is not None else {}

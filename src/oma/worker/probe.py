@@ -1,0 +1,62 @@
+"""ffprobe: what an input or output really is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float
+    width: int | None
+    height: int | None
+    fps: float | None
+    video_codec: str | None
+    has_audio: bool
+    size_bytes: int | None
+
+
+class ProbeError(Exception):
+    pass
+
+
+def _rate(value: str | None) -> float | None:
+    if not value or value in ("0/0", "N/A"):
+        return None
+    num, _, den = value.partition("/")
+    try:
+        return float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def probe(location: str, protocol_whitelist: str | None = None, timeout: float = 60) -> MediaInfo:
+    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+    if protocol_whitelist:
+        cmd += ["-protocol_whitelist", protocol_whitelist]
+    cmd.append(location)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise ProbeError(f"ffprobe timed out after {timeout:.0f}s") from e
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        raise ProbeError(lines[-1] if lines else f"ffprobe exited {out.returncode}")
+    data = json.loads(out.stdout or "{}")
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    fmt = data.get("format", {})
+    duration = float(fmt.get("duration") or (video or {}).get("duration") or 0)
+    if video and video.get("duration"):
+        duration = float(video["duration"])
+    return MediaInfo(
+        duration=duration,
+        width=video.get("width") if video else None,
+        height=video.get("height") if video else None,
+        fps=_rate(video.get("avg_frame_rate") or video.get("r_frame_rate")) if video else None,
+        video_codec=video.get("codec_name") if video else None,
+        has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        size_bytes=int(fmt["size"]) if fmt.get("size") else None,
+    )

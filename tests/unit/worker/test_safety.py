@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oma.worker import safety
+from oma.worker.exitcodes import Exit, WorkerError
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/video.mp4",
+        "http://localhost:8080/video.mp4",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://10.1.2.3/a.mp4",
+        "http://192.168.0.10/a.mp4",
+        "http://[::1]/a.mp4",
+        "http://100.64.0.1/a.mp4",  # carrier-grade NAT
+    ],
+)
+def test_non_public_addresses_are_refused(url: str) -> None:
+    with pytest.raises(WorkerError) as e:
+        safety.check_url(url)
+    assert e.value.code == Exit.INPUT_REFUSED
+    assert "non-public address" in e.value.message
+    safety.check_url(url, allow_private=True)  # an explicit opt-in lets it through
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.mp4", "concat:a.mp4|b.mp4"])
+def test_other_schemes_are_refused(url: str) -> None:
+    with pytest.raises(WorkerError, match="scheme") as e:
+        safety.check_url(url, allow_private=True)
+    assert e.value.code == Exit.INPUT_REFUSED
+
+
+def test_confine_refuses_parent_segments_and_absolute_paths(tmp_path: Path) -> None:
+    for bad in ("../secret.mp4", "a/../../b.mp4", "/etc/passwd"):
+        with pytest.raises(WorkerError, match="relative"):
+            safety.confine(tmp_path, bad)
+
+
+def test_confine_refuses_symlinks_out_of_the_volume(tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (tmp_path / "outside.mp4").write_bytes(b"x")
+    (vol / "link.mp4").symlink_to(tmp_path / "outside.mp4")
+    with pytest.raises(WorkerError, match="leaves its volume"):
+        safety.confine(vol, "link.mp4")
+    (vol / "in.mp4").write_bytes(b"x")
+    assert safety.confine(vol, "in.mp4") == (vol / "in.mp4").resolve()
