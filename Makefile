@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEVCLUSTER := $(BIN)/python -m oma.devcluster
 
-.PHONY: help deps venv tools cluster-up cluster-down cluster-status lint typecheck test test-unit \
+.PHONY: help deps venv tools crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
         test-integration demo clean
 
 help:
@@ -27,6 +27,9 @@ venv: $(VENV)/.installed
 
 tools:
 	@bash hack/build-tools.sh >/dev/null
+
+crds: venv
+	$(BIN)/python -m oma.models.crd crds
 
 cluster-up: deps venv tools
 	@$(DEVCLUSTER) up

@@ -30,6 +30,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def cel(*rules: tuple[str, str]) -> ConfigDict:
+    """A model config carrying CEL rules (x-kubernetes-validations) into the generated CRD schema."""
+    return ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]},
+    )
+
+
 class TitleCard(_Model):
     """A generated source: text rendered on a solid background, with silent audio."""
 
@@ -44,8 +53,8 @@ class TitleCard(_Model):
     height: int = Field(default=720, ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
     fps: int = Field(default=30, ge=1, le=60, description="Frames per second.")
     font_size: int = Field(default=64, alias="fontSize", ge=8, le=400, description="Font size in pixels.")
-    font_color: Color = Field(default="white", alias="fontColor")
-    background_color: Color = Field(default="black", alias="backgroundColor")
+    font_color: Color = Field(default="white", alias="fontColor", description="Text colour.")
+    background_color: Color = Field(default="black", alias="backgroundColor", description="Background colour.")
 
 
 class PvcFile(_Model):
@@ -63,6 +72,13 @@ class PvcFile(_Model):
 class Input(_Model):
     """One source. Exactly one of url, pvc or titleCard. Several inputs are joined in order."""
 
+    model_config = cel(
+        (
+            "[has(self.url), has(self.pvc), has(self.titleCard)].filter(x, x).size() == 1",
+            "an input sets exactly one of url, pvc or titleCard",
+        ),
+    )
+
     url: str | None = Field(
         default=None,
         max_length=2048,
@@ -70,8 +86,8 @@ class Input(_Model):
         description="An http(s) URL. Addresses resolving to loopback, link-local, private or metadata ranges "
         "are refused.",
     )
-    pvc: PvcFile | None = None
-    title_card: TitleCard | None = Field(default=None, alias="titleCard")
+    pvc: PvcFile | None = Field(default=None, description="A file on a PVC in this namespace.")
+    title_card: TitleCard | None = Field(default=None, alias="titleCard", description="Text rendered to video.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Input:
@@ -83,24 +99,33 @@ class Input(_Model):
 class Trim(_Model):
     """Keep only part of the joined input."""
 
-    start_seconds: float = Field(default=0, alias="startSeconds", ge=0, le=86400)
-    duration_seconds: float | None = Field(default=None, alias="durationSeconds", gt=0, le=86400)
+    start_seconds: float = Field(default=0, alias="startSeconds", ge=0, le=86400, description="Where to start.")
+    duration_seconds: float | None = Field(
+        default=None, alias="durationSeconds", gt=0, le=86400, description="How much to keep; default: the rest."
+    )
 
 
 class Rendition(_Model):
     """One encoded video stream (and AAC audio)."""
 
+    model_config = cel(("!(has(self.crf) && has(self.bitrate))", "set crf or bitrate, not both"))
+
     name: DnsLabel = Field(description="Used in file names: <name>.mp4, or the HLS variant directory.")
     codec: Literal["h264", "hevc"] = Field(default="h264", description="Video codec (libx264 or libx265).")
-    width: int = Field(ge=16, le=3840, multiple_of=2)
-    height: int = Field(ge=16, le=2160, multiple_of=2)
+    width: int = Field(
+        ge=16,
+        le=3840,
+        multiple_of=2,
+        description="Width in pixels (even); the picture is scaled to fit and padded, keeping its aspect ratio.",
+    )
+    height: int = Field(ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
     crf: int | None = Field(default=None, ge=0, le=51, description="Constant quality; excludes bitrate.")
     bitrate: Bitrate | None = Field(default=None, description="Target video bitrate; excludes crf.")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = (
-        "veryfast"
+        Field(default="veryfast", description="Encoder speed/size trade-off (x264/x265 presets).")
     )
     fps: int | None = Field(default=None, ge=1, le=120, description="Output frame rate; default: the input's.")
-    audio_bitrate: Bitrate = Field(default="128k", alias="audioBitrate")
+    audio_bitrate: Bitrate = Field(default="128k", alias="audioBitrate", description="AAC audio bitrate.")
 
     @model_validator(mode="after")
     def _rate_control(self) -> Rendition:
@@ -113,23 +138,36 @@ class Hls(_Model):
     """An HLS ladder: one variant playlist per rendition and a master playlist."""
 
     name: DnsLabel = Field(default="hls", description="Directory for the ladder under the destination.")
-    segment_seconds: int = Field(default=6, alias="segmentSeconds", ge=1, le=60)
-    renditions: list[Rendition] = Field(min_length=1, max_length=8)
+    segment_seconds: int = Field(default=6, alias="segmentSeconds", ge=1, le=60, description="Target segment length.")
+    renditions: list[Rendition] = Field(min_length=1, max_length=8, description="The ladder's rungs.")
 
 
 class Thumbnails(_Model):
     """JPEG stills every N seconds, optionally tiled into one sprite sheet."""
 
-    name: DnsLabel = Field(default="thumbs")
-    every_seconds: float = Field(alias="everySeconds", gt=0, le=3600)
-    width: int = Field(default=320, ge=16, le=1920, multiple_of=2)
+    name: DnsLabel = Field(default="thumbs", description="Directory for the thumbnails under the destination.")
+    every_seconds: float = Field(alias="everySeconds", gt=0, le=3600, description="One thumbnail per interval.")
+    width: int = Field(default=320, ge=16, le=1920, multiple_of=2, description="Width; height keeps the aspect.")
     sprite: bool = Field(default=False, description="Also write <name>/sprite.jpg, 10 thumbnails per row.")
 
 
 class Outputs(_Model):
+    """What to produce: at least one of mp4, hls or thumbnails."""
+
+    model_config = cel(
+        (
+            "(has(self.mp4) && size(self.mp4) > 0) || has(self.hls) || has(self.thumbnails)",
+            "outputs must ask for at least one of mp4, hls or thumbnails",
+        ),
+        (
+            "!has(self.mp4) || self.mp4.all(x, self.mp4.exists_one(y, y.name == x.name))",
+            "mp4 rendition names must be unique",
+        ),
+    )
+
     mp4: list[Rendition] = Field(default_factory=list, max_length=8, description="MP4 files, one per rendition.")
-    hls: Hls | None = None
-    thumbnails: Thumbnails | None = None
+    hls: Hls | None = Field(default=None, description="An HLS ladder with a master playlist.")
+    thumbnails: Thumbnails | None = Field(default=None, description="Stills every N seconds.")
 
     @model_validator(mode="after")
     def _something(self) -> Outputs:
@@ -144,58 +182,239 @@ class Outputs(_Model):
 class Destination(_Model):
     """Where outputs go: a PVC and a path prefix inside it."""
 
-    claim_name: DnsLabel = Field(alias="claimName")
-    path_prefix: str = Field(default="", alias="pathPrefix", max_length=512, pattern=r"^([^/].*)?$")
+    claim_name: DnsLabel = Field(alias="claimName", description="The PVC's name, in this namespace.")
+    path_prefix: str = Field(
+        default="",
+        alias="pathPrefix",
+        max_length=512,
+        pattern=r"^([^/].*)?$",
+        description="Directory inside the volume, relative (no leading '/').",
+    )
 
 
 class Limits(_Model):
     """Guards against hostile or mistaken inputs."""
 
-    max_input_seconds: float = Field(default=4 * 3600, alias="maxInputSeconds", gt=0, le=86400)
-    max_input_pixels: int = Field(default=3840 * 2160, alias="maxInputPixels", gt=0)
-    max_input_bytes: int = Field(default=50 * 1024**3, alias="maxInputBytes", gt=0)
+    max_input_seconds: float = Field(
+        default=4 * 3600, alias="maxInputSeconds", gt=0, le=86400, description="Longest input accepted."
+    )
+    max_input_pixels: int = Field(
+        default=3840 * 2160, alias="maxInputPixels", gt=0, description="Largest frame (width x height) accepted."
+    )
+    max_input_bytes: int = Field(
+        default=50 * 1024**3, alias="maxInputBytes", gt=0, description="Largest input file accepted."
+    )
+
+
+class Retries(_Model):
+    """How often a transient failure is retried. Permanent failures (bad input, refused input) never are."""
+
+    limit: int = Field(default=2, ge=0, le=20, description="Retries after the first attempt (the Job's backoffLimit).")
+
+
+class Timeouts(_Model):
+    """Deadlines; each failure says which one was hit."""
+
+    queued_seconds: int | None = Field(
+        default=None,
+        alias="queuedSeconds",
+        ge=1,
+        le=7 * 86400,
+        description="Fail with reason QueuedTimeout if the job has not started this long after creation.",
+    )
+    running_seconds: int | None = Field(
+        default=None,
+        alias="runningSeconds",
+        ge=1,
+        le=7 * 86400,
+        description="Fail with reason RunningTimeout after this long running, retries included "
+        "(the Job's activeDeadlineSeconds).",
+    )
+
+
+Quantity = Annotated[str, Field(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
+
+
+class ResourceList(_Model):
+    cpu: Quantity | None = Field(default=None, description="CPU, e.g. 2 or 500m.")
+    memory: Quantity | None = Field(default=None, description="Memory, e.g. 2Gi.")
+
+
+class Resources(_Model):
+    """Compute resources of the worker container; defaults come from the stack or the operator."""
+
+    requests: ResourceList | None = Field(default=None, description="Guaranteed resources.")
+    limits: ResourceList | None = Field(default=None, description="Upper bounds.")
+
+
+class StackRef(_Model):
+    """An OmaStack in the same namespace whose worker defaults (image, resources, concurrency) apply."""
+
+    name: DnsLabel = Field(description="The OmaStack's name.")
 
 
 class VideoJobSpec(_Model):
+    """What to produce; the operator runs it as a batch/v1 Job and reports progress in status."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.inputs == oldSelf.inputs",
+                    "message": "spec.inputs is immutable: create a new VideoJob instead",
+                },
+                {
+                    "rule": "self.outputs == oldSelf.outputs",
+                    "message": "spec.outputs is immutable: create a new VideoJob instead",
+                },
+                {
+                    "rule": "self.destination == oldSelf.destination",
+                    "message": "spec.destination is immutable: create a new VideoJob instead",
+                },
+                {
+                    "rule": "has(self.trim) == has(oldSelf.trim) && (!has(self.trim) || self.trim == oldSelf.trim)",
+                    "message": "spec.trim is immutable: create a new VideoJob instead",
+                },
+                {
+                    "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
+                    "message": "spec.cancel cannot be undone: create a new VideoJob instead",
+                },
+            ]
+        },
+    )
+
     inputs: list[Input] = Field(min_length=1, max_length=16, description="Sources, joined in order.")
-    trim: Trim | None = None
-    outputs: Outputs
-    destination: Destination
-    limits: Limits = Field(default_factory=Limits)
-
-
-class ObjectMeta(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str = "videojob"
-    namespace: str = "default"
-    uid: str | None = None
-
-
-class VideoJob(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    api_version: str = Field(default=f"{GROUP}/{VERSION}", alias="apiVersion")
-    kind: Literal["VideoJob"] = "VideoJob"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: VideoJobSpec
+    trim: Trim | None = Field(default=None, description="Keep only part of the joined input.")
+    outputs: Outputs = Field(description="What to produce.")
+    destination: Destination = Field(description="Where outputs are written.")
+    limits: Limits = Field(default_factory=Limits, description="Refuse inputs beyond these limits.")
+    priority: int = Field(
+        default=0,
+        ge=-1000,
+        le=1000,
+        description="Queue order: while the namespace or stack is at its concurrency limit, higher priority "
+        "starts first, then older jobs. It never preempts a running job.",
+    )
+    retries: Retries = Field(default_factory=Retries, description="Retries of transient failures.")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Queued and running deadlines.")
+    suspend: bool = Field(
+        default=False, description="Stop work without losing the job: running pods end, resume continues."
+    )
+    cancel: bool = Field(
+        default=False, description="Stop for good: the Job is deleted and the phase becomes Cancelled."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        alias="ttlSecondsAfterFinished",
+        ge=0,
+        le=30 * 86400,
+        description="Delete the child Job (and its pods) this long after it finished. The VideoJob itself "
+        "stays, so GitOps tools do not re-create it.",
+    )
+    resources: Resources | None = Field(default=None, description="Worker container resources.")
+    stack_ref: StackRef | None = Field(default=None, alias="stackRef", description="Take defaults from an OmaStack.")
 
 
 # --- status written by the worker ---------------------------------------------------------------------------
 
 
 class Progress(_Model):
-    phase: Literal["Probing", "Encoding", "Packaging", "Publishing", "Done"]
-    percent: float = Field(ge=0, le=100)
-    fps: float | None = None
+    """How far the worker is; updated every few seconds while it runs."""
+
+    phase: Literal["Probing", "Encoding", "Packaging", "Publishing", "Done"] = Field(description="Worker stage.")
+    percent: float = Field(ge=0, le=100, description="Share of the output encoded, 0 to 100.")
+    fps: float | None = Field(default=None, description="Frames encoded per second.")
     speed: float | None = Field(default=None, description="Encoding speed as a multiple of real time.")
-    eta_seconds: float | None = Field(default=None, alias="etaSeconds")
+    eta_seconds: float | None = Field(default=None, alias="etaSeconds", description="Estimated seconds left.")
 
 
 class OutputFile(_Model):
-    uri: str
-    kind: Literal["mp4", "hls-master", "hls-variant", "thumbnail", "sprite"]
-    codec: str | None = None
-    width: int | None = None
-    height: int | None = None
-    duration_seconds: float | None = Field(default=None, alias="durationSeconds")
-    size_bytes: int = Field(alias="sizeBytes")
-    sha256: str
+    """One verified output file."""
+
+    uri: str = Field(max_length=1024, description="Path relative to the destination (claim + pathPrefix).")
+    kind: Literal["mp4", "hls-master", "hls-variant", "thumbnail", "sprite"] = Field(description="What it is.")
+    codec: str | None = Field(default=None, max_length=32, description="Video codec, as ffprobe names it.")
+    width: int | None = Field(default=None, description="Width in pixels.")
+    height: int | None = Field(default=None, description="Height in pixels.")
+    duration_seconds: float | None = Field(default=None, alias="durationSeconds", description="Duration.")
+    size_bytes: int = Field(alias="sizeBytes", description="Size on disk (an HLS variant: all its segments).")
+    sha256: str = Field(max_length=64, description="SHA-256 of the file (an HLS variant: of its playlist).")
+
+
+class Condition(_Model):
+    """A Kubernetes-style condition: `kubectl wait --for=condition=Succeeded` works on these."""
+
+    type: str = Field(max_length=64, description="Queued, Running, Suspended, Succeeded, Failed or Cancelled.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
+    reason: str = Field(default="", max_length=128, description="One CamelCase word for machines.")
+    message: str = Field(default="", max_length=4096, description="What happened, for people.")
+    last_transition_time: str = Field(alias="lastTransitionTime", max_length=64, description="When status changed.")
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", ge=0, description="The spec generation this was computed from."
+    )
+
+
+class Failure(_Model):
+    """Why the job failed, in words a user can act on."""
+
+    reason: str = Field(max_length=128, description="e.g. InputRefused, InputUndecodable, QueuedTimeout.")
+    message: str = Field(max_length=4096, description="Details, such as ffmpeg's last error line.")
+    exit_code: int | None = Field(default=None, alias="exitCode", description="The worker's exit code, if it ran.")
+    permanent: bool = Field(default=True, description="False when retries were possible (and used up).")
+
+
+Phase = Literal["Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled"]
+
+
+class VideoJobStatus(_Model):
+    """Observed state; written by the operator (phase, conditions) and the worker (progress, outputs)."""
+
+    phase: Phase | None = Field(default=None, description="Where the job is in its life.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="One condition per concern.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(
+        default=None, alias="observedGeneration", description="The spec generation the operator last acted on."
+    )
+    attempts: int | None = Field(default=None, ge=0, description="Worker runs so far, retries included.")
+    job_name: str | None = Field(default=None, alias="jobName", max_length=63, description="The child batch/v1 Job.")
+    start_time: str | None = Field(default=None, alias="startTime", max_length=64, description="When work started.")
+    completion_time: str | None = Field(
+        default=None, alias="completionTime", max_length=64, description="When it finished, either way."
+    )
+    queue_position: int | None = Field(
+        default=None, alias="queuePosition", ge=1, description="1 = next to start, while Queued."
+    )
+    progress: Progress | None = Field(default=None, description="Live progress, written by the worker.")
+    outputs: list[OutputFile] = Field(
+        default_factory=list, max_length=500, description="Verified outputs, written by the worker."
+    )
+    failure: Failure | None = Field(default=None, description="Set when the phase is Failed.")
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata oma reads; everything else is kept as is."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    name: str = "videojob"
+    namespace: str = "default"
+    uid: str | None = None
+    generation: int | None = None
+    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class VideoJob(BaseModel):
+    """A whole VideoJob object as the API serves it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    api_version: str = Field(default=f"{GROUP}/{VERSION}", alias="apiVersion")
+    kind: Literal["VideoJob"] = "VideoJob"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: VideoJobSpec
+    status: VideoJobStatus | None = None

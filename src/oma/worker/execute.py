@@ -160,9 +160,7 @@ def _publish(partial: Path, final: Path) -> None:
         partial.replace(final)
 
 
-def _output(
-    path: Path, kind: str, dest: Path, info: MediaInfo | None = None, size: int | None = None
-) -> OutputFile:
+def _output(path: Path, kind: str, dest: Path, info: MediaInfo | None = None, size: int | None = None) -> OutputFile:
     return OutputFile.model_validate(
         {
             "uri": str(path.relative_to(dest)),

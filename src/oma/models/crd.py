@@ -1,0 +1,186 @@
+"""CustomResourceDefinitions generated from the pydantic models: the models are the source, YAML the output.
+
+`python -m oma.models.crd DIR` writes one file per CRD; a test fails when the committed files drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from . import videojob
+
+# JSON-Schema keys a structural CRD schema may carry (everything else pydantic emits is dropped).
+_KEEP = {
+    "type",
+    "description",
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "default",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "multipleOf",
+    "additionalProperties",
+    "nullable",
+    "x-kubernetes-validations",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
+}
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    """Inline $refs and rewrite pydantic's JSON Schema into Kubernetes' structural OpenAPI v3 subset."""
+    if isinstance(node, list):
+        return [_structural(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[1]]
+        merged = {**target, **node}  # the field's own description wins over the model's docstring
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        # Optional[X] is anyOf [X, null]: the field is simply optional (omitted, never null).
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"cannot express a union in a structural schema: {options}")
+        return _structural({**options[0], **node}, defs)
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
+            node[flag] = node[bound]
+            node[bound] = True
+    if node.get("additionalProperties") is False:
+        del node["additionalProperties"]  # structural schemas prune unknown fields already
+    if node.get("default", 0) is None:
+        del node["default"]
+    out = {k: v for k, v in node.items() if k in _KEEP}
+    if "properties" in out:
+        out["properties"] = {k: _structural(v, defs) for k, v in out["properties"].items()}
+        out.setdefault("type", "object")
+    if "items" in out:
+        out["items"] = _structural(out["items"], defs)
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _structural(out["additionalProperties"], defs)
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    return out
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="serialization")
+    defs = raw.pop("$defs", {})
+    result: dict[str, Any] = _structural(raw, defs)
+    return result
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    short: list[str],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    description: str,
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{videojob.GROUP}", "labels": {"app.kubernetes.io/part-of": "oma"}},
+        "spec": {
+            "group": videojob.GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short,
+                "categories": ["oma"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": videojob.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version: video.oma.ai/v1alpha1."},
+                                "kind": {"type": "string", "description": f"{kind}."},
+                                "metadata": {"type": "object"},
+                                "spec": schema_of(spec),
+                                "status": schema_of(status),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def videojob_crd() -> dict[str, Any]:
+    return _crd(
+        kind=videojob.KIND,
+        plural=videojob.PLURAL,
+        short=["vj"],
+        spec=videojob.VideoJobSpec,
+        status=videojob.VideoJobStatus,
+        description="A VideoJob turns inputs (URLs, files on PVCs, title cards) into verified MP4, HLS and "
+        "thumbnail outputs by running the oma worker as a batch/v1 Job.",
+        columns=[
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Progress", "type": "number", "jsonPath": ".status.progress.percent"},
+            {"name": "Attempts", "type": "integer", "jsonPath": ".status.attempts"},
+            {"name": "Queue", "type": "integer", "jsonPath": ".status.queuePosition", "priority": 1},
+            {"name": "Reason", "type": "string", "jsonPath": ".status.failure.reason", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD manifest."""
+    return {"videojobs.video.oma.ai.yaml": videojob_crd()}
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated from src/oma/models by `make crds`; do not edit by hand.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=120)
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1] if len(argv) > 1 else "crds")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, crd in all_crds().items():
+        (out / name).write_text(render(crd))
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
