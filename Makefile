@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEVCLUSTER := $(BIN)/python -m oma.devcluster
+PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
         test-integration demo clean
@@ -41,8 +42,8 @@ cluster-status: venv
 	@$(DEVCLUSTER) status
 
 lint: venv
-	$(BIN)/ruff check src tests bench hack
-	$(BIN)/ruff format --check src tests bench hack
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: venv
 	$(BIN)/mypy
