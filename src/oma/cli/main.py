@@ -62,9 +62,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow input URLs that resolve to private or loopback addresses",
     )
+    op = sub.add_parser("operator", help="run the VideoJob operator against the current kubeconfig")
+    from oma.operator.main import add_arguments
+
+    add_arguments(op)
+    w = sub.add_parser("worker", help="(in a Job) run the VideoJob named by $OMA_VIDEOJOB_NAME")
+    w.add_argument("--allow-private-inputs", action="store_true")
     args = p.parse_args(argv)
     if args.cmd == "run":
         return run(args)
+    if args.cmd == "operator":
+        from oma.operator.main import run as run_operator
+
+        return run_operator(args)
+    if args.cmd == "worker":
+        from oma.worker.incluster import main as worker_main
+
+        return worker_main(args.allow_private_inputs)
     return 2
 
 

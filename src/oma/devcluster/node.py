@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -618,7 +619,8 @@ class Node:
     async def _env(self, pod: dict[str, Any], c: dict[str, Any]) -> dict[str, str]:
         ns = pod["metadata"]["namespace"]
         env: dict[str, str] = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            # The runner's own interpreter directory comes first: a virtualenv's `oma` stands in for the image's.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
             "HOME": os.environ.get("HOME", "/root"),
             "HOSTNAME": pod["metadata"]["name"],
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",

@@ -1,0 +1,115 @@
+"""Async API access for the operator: server-side apply with one field manager, get-or-none, status patches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import httpx2
+from lightkube import ALL_NS, AsyncClient, KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event, Namespace
+from lightkube.types import CascadeType, PatchType
+
+from .resources import VideoJobResource
+
+log = logging.getLogger(__name__)
+FIELD_MANAGER = "oma-operator"
+
+
+def async_client(kubeconfig: str | None = None) -> AsyncClient:
+    """In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    return AsyncClient(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0))
+
+
+class Api:
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    async def apply(self, res: Any, manifest: dict[str, Any]) -> None:
+        """Server-side apply of a full manifest we own (force: we are the only writer of these fields)."""
+        meta = manifest["metadata"]
+        await self.client.patch(
+            res,
+            meta["name"],
+            manifest,
+            namespace=meta.get("namespace"),
+            patch_type=PatchType.APPLY,
+            field_manager=FIELD_MANAGER,
+            force=True,
+        )
+
+    async def patch_videojob_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge-patch status; False when the VideoJob is gone (nothing left to report on)."""
+        try:
+            await self.client.patch(
+                VideoJobResource.Status,
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as e:
+            if e.status.code == 404:
+                return False
+            raise
+        return True
+
+    async def suspend_job(self, namespace: str, name: str, suspend: bool) -> None:
+        await self.client.patch(
+            Job, name, {"spec": {"suspend": suspend}}, namespace=namespace, patch_type=PatchType.MERGE
+        )
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await self.client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+
+    async def list_jobs(self, labels: dict[str, Any], namespaces: list[str] | None) -> list[dict[str, Any]]:
+        out = []
+        for ns in namespaces or [ALL_NS]:
+            async for job in self.client.list(Job, namespace=ns, labels=dict(labels.items())):
+                out.append(job.to_dict())
+        return out
+
+    async def namespace_annotations(self, name: str) -> dict[str, str]:
+        try:
+            ns = await self.client.get(Namespace, name)
+        except ApiError as e:
+            if e.status.code in (403, 404):
+                return {}
+            raise
+        return dict((ns.metadata.annotations if ns.metadata else None) or {})
+
+    async def post_event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, warning: bool = False
+    ) -> None:
+        now = dt.datetime.now(dt.UTC)
+        meta = involved["metadata"]
+        event = Event(
+            metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+            involvedObject=ObjectReference(
+                apiVersion=involved["apiVersion"],
+                kind=kind,
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type="Warning" if warning else "Normal",
+            source=EventSource(component=FIELD_MANAGER),
+            firstTimestamp=now,
+            lastTimestamp=now,
+            count=1,
+            reportingComponent=FIELD_MANAGER,
+            reportingInstance=FIELD_MANAGER,
+        )
+        await self.client.create(event)

@@ -1,0 +1,194 @@
+"""Pure builders: a VideoJob and the worker defaults in, manifests out. No I/O, no clock, no randomness."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from oma.models import videojob
+from oma.models.exitcodes import PERMANENT
+from oma.models.videojob import VideoJob
+
+WORKER_SERVICE_ACCOUNT = "oma-worker"
+WORKER_CONTAINER = "worker"
+PVC_ROOT = "/mnt/pvc"
+SCRATCH = "/tmp"
+LABEL_VIDEOJOB = "video.oma.ai/videojob"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "oma-operator"
+
+
+@dataclass(frozen=True)
+class WorkerDefaults:
+    """Operator-wide defaults for worker pods (an OmaStack's workerDefaults override them)."""
+
+    image: str = "ghcr.io/oma-video/oma-worker:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    requests: dict[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "1Gi"})
+    limits: dict[str, str] = field(default_factory=lambda: {"memory": "4Gi"})
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    scratch_size: str = "20Gi"
+
+
+def child_name(name: str, suffix: str) -> str:
+    """`<name>-<suffix>`, shortened with a hash when needed so pod names and job-name labels stay valid."""
+    full = f"{name}-{suffix}"
+    if len(full) <= 52:  # Job names leave room for the pod suffix within 63
+        return full
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: 52 - len(suffix) - 10].rstrip('-')}-{digest}-{suffix}"
+
+
+def job_name(vj: VideoJob) -> str:
+    return child_name(vj.metadata.name, "vj")
+
+
+def job_labels(vj: VideoJob) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "oma-worker",
+        "app.kubernetes.io/part-of": "oma",
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_VIDEOJOB: vj.metadata.name,
+    }
+
+
+def owner_reference(vj: VideoJob) -> dict[str, Any]:
+    assert vj.metadata.uid, "an owner must have a uid"
+    return {
+        "apiVersion": f"{videojob.GROUP}/{videojob.VERSION}",
+        "kind": videojob.KIND,
+        "name": vj.metadata.name,
+        "uid": vj.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _claims(vj: VideoJob) -> list[str]:
+    claims = [vj.spec.destination.claim_name]
+    claims += [i.pvc.claim_name for i in vj.spec.inputs if i.pvc]
+    return list(dict.fromkeys(claims))
+
+
+def _resources(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
+    requests, limits = dict(defaults.requests), dict(defaults.limits)
+    if vj.spec.resources:
+        for target, src in ((requests, vj.spec.resources.requests), (limits, vj.spec.resources.limits)):
+            if src:
+                target.update(src.model_dump(exclude_none=True))
+    return {"requests": requests, "limits": limits}
+
+
+def pod_failure_policy() -> dict[str, Any]:
+    """Permanent worker exit codes fail the Job at once; node disruptions do not count as attempts."""
+    return {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": WORKER_CONTAINER,
+                    "operator": "In",
+                    "values": sorted(int(c) for c in PERMANENT),
+                },
+            },
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
+    }
+
+
+def build_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
+    """The batch/v1 Job that runs the worker for `vj`; same input, same output."""
+    labels = job_labels(vj)
+    claims = _claims(vj)
+    volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": defaults.scratch_size}}]
+    mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH}]
+    for i, claim in enumerate(claims):
+        volumes.append({"name": f"pvc-{i}", "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": f"pvc-{i}", "mountPath": f"{PVC_ROOT}/{claim}"})
+    container = {
+        "name": WORKER_CONTAINER,
+        "image": defaults.image,
+        "imagePullPolicy": defaults.image_pull_policy,
+        "command": ["oma", "worker"],
+        "env": [
+            {"name": "OMA_VIDEOJOB_NAME", "value": vj.metadata.name},
+            {"name": "OMA_VIDEOJOB_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "OMA_PVC_ROOT", "value": PVC_ROOT},
+            {"name": "TMPDIR", "value": SCRATCH},
+        ],
+        "resources": _resources(vj, defaults),
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": WORKER_SERVICE_ACCOUNT,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "fsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if defaults.node_selector:
+        pod_spec["nodeSelector"] = dict(defaults.node_selector)
+    if defaults.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in defaults.tolerations]
+    spec: dict[str, Any] = {
+        "backoffLimit": vj.spec.retries.limit,
+        "podFailurePolicy": pod_failure_policy(),
+        "suspend": vj.spec.suspend,
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if vj.spec.timeouts.running_seconds:
+        spec["activeDeadlineSeconds"] = vj.spec.timeouts.running_seconds
+    if vj.spec.ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = vj.spec.ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(vj),
+            "namespace": vj.metadata.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(vj)],
+        },
+        "spec": spec,
+    }
+
+
+def build_worker_rbac(namespace: str) -> list[dict[str, Any]]:
+    """The worker's identity in a namespace: read its VideoJob, write its status. Nothing else."""
+    labels = {"app.kubernetes.io/part-of": "oma", LABEL_MANAGED_BY: MANAGER}
+    meta = {"name": WORKER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [videojob.GROUP], "resources": [videojob.PLURAL], "verbs": ["get"]},
+                {"apiGroups": [videojob.GROUP], "resources": [f"{videojob.PLURAL}/status"], "verbs": ["patch"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": WORKER_SERVICE_ACCOUNT},
+            "subjects": [{"kind": "ServiceAccount", "name": WORKER_SERVICE_ACCOUNT, "namespace": namespace}],
+        },
+    ]

@@ -1,0 +1,317 @@
+"""The VideoJob use-case: a level-triggered loop over what the watches told us.
+
+kopf's event handlers feed two in-memory stores (VideoJobs and their Jobs) and wake the loop. One loop
+decides for every VideoJob that changed, so admission under a concurrency limit never races with itself,
+and bursts of events coalesce into one pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+from pydantic import ValidationError
+
+from oma.k8s.api import Api
+from oma.models.exitcodes import PERMANENT
+from oma.models.videojob import VideoJob
+
+from . import builders, metrics, queue
+from .builders import WorkerDefaults
+from .status import TERMINAL, Decision, JobState, QueueSlot, decide
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+LIMIT_ANNOTATION = "video.oma.ai/max-concurrent-jobs"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _age_seconds(timestamp: str | None) -> float:
+    if not timestamp:
+        return 0.0
+    then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
+@dataclass
+class Settings:
+    defaults: WorkerDefaults = field(default_factory=WorkerDefaults)
+    max_concurrent_per_namespace: int = 10
+    write_concurrency: int = 64
+    limit_cache_seconds: float = 30.0
+    namespaces: list[str] | None = None  # None: all namespaces
+
+
+@dataclass
+class _Entry:
+    vj: VideoJob | None
+    body: dict[str, Any]
+    error: str | None = None
+    first_seen: float = field(default_factory=time.monotonic)
+
+
+class Controller:
+    def __init__(self, api: Api, settings: Settings) -> None:
+        self.api = api
+        self.settings = settings
+        self.videojobs: dict[Key, _Entry] = {}
+        self.jobs: dict[Key, JobState] = {}
+        self.dirty: set[Key] = set()
+        self.wake = asyncio.Event()
+        self.last_pass = time.monotonic()
+        self.last_event = time.monotonic()
+        self._rbac_done: set[str] = set()
+        self._limits: dict[str, tuple[float, int]] = {}
+        self._sem = asyncio.Semaphore(settings.write_concurrency)
+        self._counted_failures: dict[Key, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- fed by the kopf handlers -----------------------------------------------------------------------------
+
+    def observe_videojob(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.last_event = time.monotonic()
+        if event_type == "DELETED":
+            self.videojobs.pop(key, None)
+            self._counted_failures.pop(key, None)
+        else:
+            raw = dict(body)
+            try:
+                vj, error = VideoJob.model_validate(raw), None
+            except ValidationError as e:
+                vj, error = None, str(e)
+            old = self.videojobs.get(key)
+            self.videojobs[key] = _Entry(vj, raw, error, old.first_seen if old else time.monotonic())
+        self._poke(key)
+
+    def observe_job(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        owner = (meta.get("labels") or {}).get(builders.LABEL_VIDEOJOB)
+        if not owner:
+            return
+        key = (meta["namespace"], owner)
+        self.last_event = time.monotonic()
+        if event_type == "DELETED":
+            self.jobs.pop(key, None)
+        else:
+            self.jobs[key] = JobState.from_body(body)
+        self._poke(key)
+
+    def _poke(self, key: Key) -> None:
+        self.dirty.add(key)
+        self.wake.set()
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    async def prime(self) -> None:
+        """Know every existing Job before the first decision, so a restart never over-admits."""
+        labels = {builders.LABEL_MANAGED_BY: builders.MANAGER}
+        for body in await self.api.list_jobs(labels, self.settings.namespaces):
+            self.observe_job("ADDED", body)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.prime()
+                break
+            except ApiError as e:
+                log.warning("listing Jobs failed (%s); retrying", e.status.message)
+                await asyncio.sleep(2)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            self.wake.clear()
+            started = time.monotonic()
+            try:
+                await self.reconcile_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile pass failed; retrying on the next pass")
+                await asyncio.sleep(1)
+            self.last_pass = time.monotonic()
+            metrics.RECONCILE_SECONDS.observe(self.last_pass - started)
+
+    async def reconcile_pass(self) -> None:
+        dirty, self.dirty = self.dirty, set()
+        scopes: dict[str, list[queue.Waiting]] = {}
+        running: dict[str, int] = {}
+        waiting_keys: set[Key] = set()
+        phases: dict[str, int] = {}
+        for key, entry in self.videojobs.items():
+            vj = entry.vj
+            phase = (vj.status.phase if vj and vj.status else None) or "Pending"
+            phases[phase] = phases.get(phase, 0) + 1
+            if vj is None or phase in TERMINAL:
+                continue
+            scope = self._scope(vj)
+            job = self.jobs.get(key)
+            if job is not None:
+                if not job.finished and not job.suspended:
+                    running[scope] = running.get(scope, 0) + 1
+            elif not vj.spec.suspend and not vj.spec.cancel:
+                scopes.setdefault(scope, []).append(
+                    queue.Waiting(key, vj.spec.priority, vj.metadata.creation_timestamp or "", vj.metadata.uid or "")
+                )
+                waiting_keys.add(key)
+            if vj.spec.timeouts.queued_seconds and job is None:
+                dirty.add(key)  # queued deadlines are checked on every pass
+        metrics.set_phases(phases)
+
+        slots: dict[Key, QueueSlot] = {}
+        for scope, waiting in scopes.items():
+            limit = await self._limit(scope)
+            slots.update(queue.assign(waiting, running.get(scope, 0), limit))
+            metrics.QUEUE_DEPTH.labels(scope=scope).set(sum(1 for w in waiting if not slots[w.key].admitted))
+        # Positions move for everyone in a scope when anything in it changes.
+        touched_scopes = {self._scope(e.vj) for k in dirty if (e := self.videojobs.get(k)) and e.vj}
+        dirty |= {k for k in waiting_keys if self._scope_of_key(k) in touched_scopes}
+
+        await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in dirty if k in self.videojobs))
+
+    def _scope(self, vj: VideoJob) -> str:
+        ns = vj.metadata.namespace
+        return f"{ns}/stack/{vj.spec.stack_ref.name}" if vj.spec.stack_ref else ns
+
+    def _scope_of_key(self, key: Key) -> str:
+        entry = self.videojobs.get(key)
+        return self._scope(entry.vj) if entry and entry.vj else key[0]
+
+    async def _limit(self, scope: str) -> int:
+        namespace = scope.split("/", 1)[0]
+        cached = self._limits.get(namespace)
+        if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
+            return cached[1]
+        limit = self.settings.max_concurrent_per_namespace
+        value = (await self.api.namespace_annotations(namespace)).get(LIMIT_ANNOTATION)
+        if value and value.isdigit():
+            limit = int(value)
+        self._limits[namespace] = (time.monotonic(), limit)
+        return limit
+
+    async def _reconcile_one(self, key: Key, slot: QueueSlot | None) -> None:
+        entry = self.videojobs.get(key)
+        if entry is None:
+            return
+        async with self._sem:
+            try:
+                if entry.vj is None:
+                    await self._invalid(entry)
+                    return
+                await self._apply_decision(key, entry, slot or QueueSlot(admitted=False, limit=0))
+            except ApiError as e:
+                log.warning("videojob %s/%s: %s; will retry", key[0], key[1], e.status.message)
+                self.dirty.add(key)
+
+    async def _invalid(self, entry: _Entry) -> None:
+        meta = entry.body["metadata"]
+        status = entry.body.get("status") or {}
+        if status.get("phase") == "Failed":
+            return
+        message = f"the spec does not validate: {entry.error}"
+        await self.api.patch_videojob_status(
+            meta["namespace"],
+            meta["name"],
+            {
+                "phase": "Failed",
+                "failure": {"reason": "InvalidSpec", "message": message[:4000], "permanent": True},
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "InvalidSpec",
+                        "message": message[:4000],
+                        "lastTransitionTime": _now(),
+                    }
+                ],
+            },
+        )
+
+    async def _apply_decision(self, key: Key, entry: _Entry, slot: QueueSlot) -> None:
+        vj = entry.vj
+        assert vj is not None
+        job = self.jobs.get(key)
+        expired = bool(
+            vj.spec.timeouts.queued_seconds
+            and job is None
+            and _age_seconds(vj.metadata.creation_timestamp) > vj.spec.timeouts.queued_seconds
+        )
+        d: Decision = decide(vj, job, slot, _now(), expired)
+        ns, name = key
+        if d.create_job:
+            await self._ensure_worker_rbac(ns)
+            manifest = builders.build_job(vj, self.settings.defaults)
+            await self.api.apply(Job, manifest)
+            metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
+            # Count the slot as taken before the Job's watch event arrives.
+            self.jobs[key] = JobState(name=manifest["metadata"]["name"], observed=False, suspended=vj.spec.suspend)
+        if d.suspend_job is not None and job is not None:
+            await self.api.suspend_job(ns, job.name, d.suspend_job)
+        if d.delete_job and job is not None:
+            await self.api.delete_job(ns, job.name)
+        if job is not None:
+            self._count_retries(key, vj, job)
+        if d.status:
+            if not await self.api.patch_videojob_status(ns, name, d.status):
+                return
+            self._remember_status(key, d.status)
+        if d.event:
+            reason, message, warning = d.event
+            task = asyncio.create_task(self._post_event(entry.body, reason, message, warning))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _remember_status(self, key: Key, patch: dict[str, Any]) -> None:
+        """Apply our own patch to the cached object, so the next pass does not repeat it before the watch echo."""
+        entry = self.videojobs.get(key)
+        if entry is None:
+            return
+        status = dict(entry.body.get("status") or {})
+        for k, v in patch.items():
+            if v is None:
+                status.pop(k, None)
+            else:
+                status[k] = v
+        body = {**entry.body, "status": status}
+        try:
+            entry.vj = VideoJob.model_validate(body)
+            entry.body = body
+        except ValidationError:
+            pass
+
+    def _count_retries(self, key: Key, vj: VideoJob, job: JobState) -> None:
+        seen = self._counted_failures.get(key, 0)
+        if job.failed > seen:
+            code = vj.status.failure.exit_code if vj.status and vj.status.failure else None
+            klass = "unknown" if code is None else ("permanent" if code in {int(c) for c in PERMANENT} else "transient")
+            metrics.RETRIES.labels(failure_class=klass).inc(job.failed - seen)
+            self._counted_failures[key] = job.failed
+
+    async def _ensure_worker_rbac(self, namespace: str) -> None:
+        if namespace in self._rbac_done:
+            return
+        for manifest, res in zip(
+            builders.build_worker_rbac(namespace), (ServiceAccount, Role, RoleBinding), strict=True
+        ):
+            await self.api.apply(res, manifest)
+        self._rbac_done.add(namespace)
+
+    async def _post_event(self, body: dict[str, Any], reason: str, message: str, warning: bool) -> None:
+        try:
+            await self.api.post_event(body, "VideoJob", reason, message, warning)
+        except Exception as e:  # an Event is best effort: never let it fail the reconcile
+            log.debug("event %s not posted: %s", reason, e)

@@ -1,0 +1,59 @@
+"""kopf handlers: parse what arrives, hand it to the controller. Nothing else happens here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from oma.models import videojob
+
+from .builders import LABEL_MANAGED_BY, MANAGER
+from .runtime import RUNTIME
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Posting an Event per handler run (the default) doubles API writes; we post our own on phase changes.
+    settings.posting.level = logging.WARNING
+    # Watches that go quiet are re-established (kopf uses bookmarks to tell quiet from dead).
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.inactivity_timeout = 70
+    settings.persistence.finalizer = "video.oma.ai/finalizer"
+    settings.batching.worker_limit = 2000
+    await RUNTIME.start()
+
+
+@kopf.on.cleanup()
+async def stop(**_: Any) -> None:
+    await RUNTIME.stop()
+
+
+@kopf.on.event(videojob.GROUP, videojob.VERSION, videojob.PLURAL)
+async def videojob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.controller.observe_videojob(type, body)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER})
+async def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.controller.observe_job(type, body)
+
+
+@kopf.on.probe(id="reconcileLoopAgeSeconds")
+async def loop_alive(**_: Any) -> float:
+    """Fails the liveness check when the reconcile loop stopped turning (it turns at least every second)."""
+    age = time.monotonic() - RUNTIME.controller.last_pass
+    if age > 30:
+        raise kopf.PermanentError(f"the reconcile loop has not run for {age:.0f}s")
+    await asyncio.sleep(0)
+    return round(age, 1)
+
+
+@kopf.on.probe(id="lastWatchEventAgeSeconds")
+async def last_event(**_: Any) -> float:
+    return round(time.monotonic() - RUNTIME.controller.last_event, 1)

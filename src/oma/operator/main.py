@@ -1,0 +1,94 @@
+"""`oma operator`: run the VideoJob operator against the current kubeconfig (or in-cluster identity)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from .builders import WorkerDefaults
+from .controller import Settings
+from .runtime import RUNTIME
+
+
+def _pairs(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        key, sep, value = v.partition("=")
+        if not sep:
+            raise SystemExit(f"error: expected KEY=VALUE, got {v!r}")
+        out[key] = value
+    return out
+
+
+def _toleration(value: str) -> dict[str, Any]:
+    """KEY[=VALUE][:EFFECT], as kubectl taint writes taints."""
+    body, _, effect = value.partition(":")
+    key, sep, val = body.partition("=")
+    tol: dict[str, Any] = {"key": key, "operator": "Equal" if sep else "Exists"}
+    if sep:
+        tol["value"] = val
+    if effect:
+        tol["effect"] = effect
+    return tol
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default: all")
+    p.add_argument("--worker-image", default=env("OMA_WORKER_IMAGE", WorkerDefaults.image))
+    p.add_argument(
+        "--worker-node-selector", action="append", metavar="KEY=VALUE", help="nodeSelector for worker pods (repeatable)"
+    )
+    p.add_argument(
+        "--worker-toleration",
+        action="append",
+        metavar="KEY[=VALUE][:EFFECT]",
+        help="toleration for worker pods (repeatable)",
+    )
+    p.add_argument(
+        "--max-concurrent-per-namespace",
+        type=int,
+        default=int(env("OMA_MAX_CONCURRENT_PER_NAMESPACE", "10")),
+        help="default concurrency limit; a namespace annotation video.oma.ai/max-concurrent-jobs overrides",
+    )
+    p.add_argument("--metrics-port", type=int, default=int(env("OMA_METRICS_PORT", "8080")), help="0 disables")
+    p.add_argument("--health-port", type=int, default=int(env("OMA_HEALTH_PORT", "8081")))
+    p.add_argument("--kubeconfig", default=env("KUBECONFIG"))
+    p.add_argument("--log-format", choices=["json", "plain"], default=env("OMA_LOG_FORMAT", "json"))
+    p.add_argument("--verbose", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import handlers  # noqa: F401  (registers the kopf handlers)
+
+    defaults = WorkerDefaults(
+        image=args.worker_image,
+        node_selector=_pairs(args.worker_node_selector),
+        tolerations=[_toleration(t) for t in args.worker_toleration or []],
+    )
+    RUNTIME.settings = Settings(
+        defaults=defaults, max_concurrent_per_namespace=args.max_concurrent_per_namespace, namespaces=args.namespace
+    )
+    RUNTIME.metrics_port = args.metrics_port
+    RUNTIME.kubeconfig = args.kubeconfig
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # One replica, no peering: kopf's peering pauses every operator of equal priority, so a stray second
+    # instance would freeze production (docs/decisions.md).
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or [],
+            liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
+        )
+    )
+    return 0

@@ -1,0 +1,26 @@
+"""Prometheus metrics of the operator, served on its metrics port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+VIDEOJOBS = Gauge("oma_videojobs", "VideoJobs known to the operator, by phase.", ["phase"])
+QUEUE_DEPTH = Gauge("oma_queue_depth", "VideoJobs waiting for a concurrency slot, by scope.", ["scope"])
+RECONCILE_SECONDS = Histogram(
+    "oma_reconcile_duration_seconds",
+    "Duration of one reconcile pass over the changed VideoJobs.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TO_JOB_SECONDS = Histogram(
+    "oma_videojob_to_job_latency_seconds",
+    "From first seeing a runnable VideoJob to its Job existing.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+RETRIES = Counter("oma_videojob_retries_total", "Failed worker attempts, by failure class.", ["failure_class"])
+
+_PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")
+
+
+def set_phases(counts: dict[str, int]) -> None:
+    for phase in _PHASES:
+        VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
