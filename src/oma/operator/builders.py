@@ -30,6 +30,8 @@ class WorkerDefaults:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     scratch_size: str = "20Gi"
+    # For media servers on private networks (on-prem); off by default because it opens SSRF to the cluster.
+    allow_private_inputs: bool = False
 
 
 def child_name(name: str, suffix: str) -> str:
@@ -112,6 +114,7 @@ def build_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
         "image": defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
         "command": ["oma", "worker"],
+        "args": ["--allow-private-inputs"] if defaults.allow_private_inputs else [],
         "env": [
             {"name": "OMA_VIDEOJOB_NAME", "value": vj.metadata.name},
             {"name": "OMA_VIDEOJOB_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},

@@ -51,6 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="toleration for worker pods (repeatable)",
     )
     p.add_argument(
+        "--worker-allow-private-inputs",
+        action="store_true",
+        help="let workers fetch URLs on private/loopback addresses (on-prem media servers)",
+    )
+    p.add_argument(
         "--max-concurrent-per-namespace",
         type=int,
         default=int(env("OMA_MAX_CONCURRENT_PER_NAMESPACE", "10")),
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         image=args.worker_image,
         node_selector=_pairs(args.worker_node_selector),
         tolerations=[_toleration(t) for t in args.worker_toleration or []],
+        allow_private_inputs=args.worker_allow_private_inputs,
     )
     RUNTIME.settings = Settings(
         defaults=defaults, max_concurrent_per_namespace=args.max_concurrent_per_namespace, namespaces=args.namespace

@@ -1,0 +1,188 @@
+"""The operator under test: the real `oma operator` process against the local control plane."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.codecs import from_dict
+from lightkube.core.exceptions import ApiError
+
+from oma.devcluster import cluster as devcluster
+from oma.k8s.resources import VideoJobResource
+from oma.models import crd
+
+from ..conftest import wait_for
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """`oma operator` as a child process; restartable, so tests can kill it mid-run."""
+
+    def __init__(self, kubeconfig: str, log: Path) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.health_port = 0
+
+    def start(self) -> None:
+        self.health_port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "oma.cli.main",
+            "operator",
+            "--worker-node-selector",
+            f"{devcluster.PROCESS_TAINT_KEY}=true",
+            "--worker-toleration",
+            f"{devcluster.PROCESS_TAINT_KEY}:NoSchedule",
+            "--worker-allow-private-inputs",
+            "--metrics-port",
+            str(free_port()),
+            "--health-port",
+            str(self.health_port),
+            "--log-format",
+            "plain",
+        ]
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        wait_for(f"the operator's /healthz (log: {self.log})", self.healthy, timeout=60)
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the operator exited with {self.proc.returncode}; see {self.log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Client) -> None:
+    for manifest in crd.all_crds().values():
+        kube.apply(from_dict(manifest), force=True)
+    for manifest in crd.all_crds().values():
+        wait_for(
+            f"CRD {manifest['metadata']['name']} to be Established",
+            lambda m=manifest: _established(kube, m["metadata"]["name"]),
+        )
+
+
+def _established(kube: Client, name: str) -> bool:
+    from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+
+    obj = kube.get(CustomResourceDefinition, name)
+    return any(c.type == "Established" and c.status == "True" for c in (obj.status.conditions or []))
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: devcluster.ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def media_pvc(kube: Client, namespace: str) -> str:
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "media"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
+        ),
+        namespace=namespace,
+    )
+    return "media"
+
+
+@pytest.fixture(scope="session")
+def stalling_server() -> Iterator[str]:
+    """An HTTP address that accepts connections and never answers: a worker stays busy without using CPU."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/stalled.mp4"
+    stop.set()
+    t.join(timeout=5)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def videojob(name: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "inputs": [{"titleCard": {"text": name, "durationSeconds": 2, "width": 320, "height": 240, "fps": 10}}],
+        "outputs": {"mp4": [{"name": "out", "width": 320, "height": 240, "preset": "ultrafast"}]},
+        "destination": {"claimName": "media", "pathPrefix": name},
+    }
+    base.update(spec)
+    return {"apiVersion": "video.oma.ai/v1alpha1", "kind": "VideoJob", "metadata": {"name": name}, "spec": base}
+
+
+def get_vj(kube: Client, ns: str, name: str) -> dict[str, Any]:
+    return kube.get(VideoJobResource, name, namespace=ns).to_dict()  # type: ignore[no-any-return]
+
+
+def phase_is(kube: Client, ns: str, name: str, *phases: str) -> dict[str, Any] | None:
+    try:
+        vj = get_vj(kube, ns, name)
+    except ApiError:
+        return None
+    return vj if (vj.get("status") or {}).get("phase") in phases else None
+
+
+def example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((REPO / "examples" / name).read_text())  # type: ignore[no-any-return]
