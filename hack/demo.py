@@ -1,6 +1,8 @@
-"""`make demo`: bring the local control plane up and run examples/process-backed-job.yaml end to end.
+"""`make demo`: the main job end to end on the local control plane.
 
-The last line printed is the path of the file the pod wrote, on this machine's disk (the PVC's directory).
+Brings the cluster up, installs the CRDs, runs the operator, applies examples/title-card.yaml and waits for the
+VideoJob to succeed; the process-backed worker renders a real video onto the PVC. The last line printed is
+the path of that video file.
 """
 
 from __future__ import annotations
@@ -12,71 +14,112 @@ from pathlib import Path
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
-from lightkube.resources.batch_v1 import Job
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
-from lightkube.types import CascadeType
 
 from oma.devcluster import cluster
+from oma.devcluster.operator_process import OperatorProcess
+from oma.k8s.resources import VideoJobResource
+from oma.models import crd
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "process-backed-job.yaml"
+REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "oma-demo"
+
+
+def wait(what: str, probe: object, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def main() -> int:
     t0 = time.monotonic()
     info = cluster.up()
-    print(f"cluster: {info.server} (up in {time.monotonic() - t0:.1f}s)")
-    print(f"export KUBECONFIG={info.kubeconfig}")
+    print(f"cluster: {info.server} (ready in {time.monotonic() - t0:.1f}s); export KUBECONFIG={info.kubeconfig}")
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-demo")
+    for manifest in crd.all_crds().values():
+        kube.apply(from_dict(manifest), force=True)
+        name = manifest["metadata"]["name"]
+        wait(
+            f"CRD {name}",
+            lambda n=name: any(
+                c.type == "Established" and c.status == "True"
+                for c in (kube.get(CustomResourceDefinition, n).status.conditions or [])
+            ),
+            60,
+        )
     kube.apply(from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
-    # A re-run starts from scratch: the previous Job and its pods go first.
-    for job in kube.list(Job, namespace=NAMESPACE):
-        assert job.metadata and job.metadata.name
-        kube.delete(Job, job.metadata.name, namespace=NAMESPACE, cascade=CascadeType.FOREGROUND)
-    for doc in yaml.safe_load_all(EXAMPLE.read_text()):
-        obj = from_dict(doc)
-        if isinstance(obj, Job):
-            _wait_gone(kube, obj.metadata.name if obj.metadata else "")
-        kube.apply(obj, namespace=NAMESPACE, force=True)
-    print(f"applied {EXAMPLE.name} in namespace {NAMESPACE}; waiting for Job demo-hello")
-    deadline = time.monotonic() + 120
-    while True:
-        job = kube.get(Job, "demo-hello", namespace=NAMESPACE)
-        conds = {c.type: c for c in (job.status.conditions if job.status else None) or [] if c.status == "True"}
-        if "Complete" in conds:
-            break
-        if "Failed" in conds:
-            print(f"Job failed: {conds['Failed'].reason}: {conds['Failed'].message}", file=sys.stderr)
-            print(f"logs: python -m oma.devcluster logs {NAMESPACE}/demo-hello", file=sys.stderr)
-            return 1
-        if time.monotonic() > deadline:
-            print("timed out after 120s waiting for Job demo-hello to complete", file=sys.stderr)
-            return 1
-        time.sleep(0.2)
-    claim = kube.get(PersistentVolumeClaim, "demo-media", namespace=NAMESPACE)
-    assert claim.spec and claim.spec.volumeName
-    pv = kube.get(PersistentVolume, claim.spec.volumeName)
-    assert pv.spec and pv.spec.hostPath
-    out = Path(pv.spec.hostPath.path) / "out" / "hello.txt"
-    print(f"Job demo-hello Complete in {time.monotonic() - t0:.1f}s; the pod wrote /data/out/hello.txt, which is:")
-    print(out.read_text().rstrip())
-    print(out)
+    kube.apply(
+        from_dict(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "media"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
+        ),
+        namespace=NAMESPACE,
+    )
+    job = yaml.safe_load((REPO / "examples" / "title-card.yaml").read_text())
+    name = job["metadata"]["name"]
+    try:  # a re-run starts from a fresh VideoJob
+        kube.delete(VideoJobResource, name, namespace=NAMESPACE)
+        wait("the previous VideoJob to go", lambda: _gone(kube, name), 60)
+    except ApiError as e:
+        if e.status.code != 404:
+            raise
+
+    log = Path(info.state_dir) / "logs" / "operator-demo.log"
+    operator = OperatorProcess(info.kubeconfig, log)
+    operator.start()
+    print(f"operator: running (log {log})")
+    try:
+        kube.create(from_dict(job), namespace=NAMESPACE)
+        print(f"applied examples/title-card.yaml as {NAMESPACE}/{name}; waiting for it to succeed")
+        last = ""
+        deadline = time.monotonic() + 300
+        while True:
+            status = kube.get(VideoJobResource, name, namespace=NAMESPACE).to_dict().get("status") or {}
+            phase = status.get("phase", "Pending")
+            line = f"  {phase} {status.get('progress', {}).get('percent', 0):.0f}%"
+            if line != last:
+                print(line)
+                last = line
+            if phase in ("Succeeded", "Failed", "Cancelled"):
+                break
+            if time.monotonic() > deadline:
+                print("timed out after 300s", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    finally:
+        operator.stop()
+    if phase != "Succeeded":
+        print(f"VideoJob {phase}: {status.get('failure')}", file=sys.stderr)
+        print(f"worker logs: .venv/bin/python -m oma.devcluster logs {NAMESPACE}/{name}", file=sys.stderr)
+        return 1
+    claim = kube.get(PersistentVolumeClaim, "media", namespace=NAMESPACE)
+    volume = Path(kube.get(PersistentVolume, claim.spec.volumeName).spec.hostPath.path)
+    dest = volume / job["spec"]["destination"].get("pathPrefix", "")
+    print(f"VideoJob {name} Succeeded in {time.monotonic() - t0:.1f}s with {len(status['outputs'])} verified outputs:")
+    for out in status["outputs"]:
+        if out["kind"] != "thumbnail":
+            print(f"  {out['kind']:<12} {dest / out['uri']}")
+    video = next(o for o in status["outputs"] if o["kind"] == "mp4")
+    print(dest / video["uri"])
     return 0
 
 
-def _wait_gone(kube: Client, name: str) -> None:
-    from lightkube.core.exceptions import ApiError
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            kube.get(Job, name, namespace=NAMESPACE)
-        except ApiError as e:
-            if e.status.code == 404:
-                return
-            raise
-        time.sleep(0.2)
-    raise SystemExit(f"the previous Job {name} did not go away within 60s")
+def _gone(kube: Client, name: str) -> bool:
+    try:
+        kube.get(VideoJobResource, name, namespace=NAMESPACE)
+    except ApiError as e:
+        return e.status.code == 404
+    return False
 
 
 if __name__ == "__main__":

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,74 +15,13 @@ from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 
 from oma.devcluster import cluster as devcluster
+from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 from oma.models import crd
 
 from ..conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OperatorProcess:
-    """`oma operator` as a child process; restartable, so tests can kill it mid-run."""
-
-    def __init__(self, kubeconfig: str, log: Path) -> None:
-        self.kubeconfig, self.log = kubeconfig, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.health_port = 0
-
-    def start(self) -> None:
-        self.health_port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "oma.cli.main",
-            "operator",
-            "--worker-node-selector",
-            f"{devcluster.PROCESS_TAINT_KEY}=true",
-            "--worker-toleration",
-            f"{devcluster.PROCESS_TAINT_KEY}:NoSchedule",
-            "--worker-allow-private-inputs",
-            "--metrics-port",
-            str(free_port()),
-            "--health-port",
-            str(self.health_port),
-            "--log-format",
-            "plain",
-        ]
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        wait_for(f"the operator's /healthz (log: {self.log})", self.healthy, timeout=60)
-
-    def healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the operator exited with {self.proc.returncode}; see {self.log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +46,8 @@ def _established(kube: Client, name: str) -> bool:
 def operator(
     cluster: devcluster.ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = OperatorProcess(cluster.kubeconfig, log, extra_args=["--worker-allow-private-inputs"])
     op.start()
     yield op
     op.stop()

@@ -13,11 +13,12 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Namespace, PersistentVolume, PersistentVolumeClaim
 from lightkube.types import PatchType
 
+from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 from oma.worker.probe import probe
 
 from ..conftest import wait_for
-from .conftest import OperatorProcess, example, get_vj, phase_is, videojob
+from .conftest import example, get_vj, phase_is, videojob
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator", "media_pvc")]
 

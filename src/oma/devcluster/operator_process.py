@@ -1,0 +1,84 @@
+"""`oma operator` as a child process wired to the local cluster's process-backed node (demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .cluster import PROCESS_TAINT_KEY
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """Restartable, so tests can kill it mid-run; workers are scheduled onto the process-backed node."""
+
+    def __init__(self, kubeconfig: str, log: Path, extra_args: list[str] | None = None) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.health_port = 0
+        self.metrics_port = 0
+
+    def start(self, timeout: float = 60) -> None:
+        self.health_port, self.metrics_port = free_port(), free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "oma.cli.main",
+            "operator",
+            "--worker-node-selector",
+            f"{PROCESS_TAINT_KEY}=true",
+            "--worker-toleration",
+            f"{PROCESS_TAINT_KEY}:NoSchedule",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--health-port",
+            str(self.health_port),
+            "--log-format",
+            "plain",
+            *self.extra_args,
+        ]
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"the operator was not healthy within {timeout:.0f}s; see {self.log}")
+            time.sleep(0.2)
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the operator exited with {self.proc.returncode}; see {self.log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
