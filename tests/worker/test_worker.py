@@ -202,3 +202,18 @@ def test_input_limits_refuse_oversized_inputs(media: Path, tmp_path: Path) -> No
             outputs={"mp4": [{"name": "a", "width": 320, "height": 180}]},
         )
     assert e.value.code == Exit.INPUT_REFUSED and "maxInputSeconds" in e.value.message
+
+
+def test_two_jobs_writing_to_one_destination_do_not_clobber_each_other(media: Path, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> list[Any]:
+        return run(
+            media, tmp_path, outputs={"mp4": [{"name": "same", "width": 320, "height": 180, "preset": "ultrafast"}]}
+        )[0]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(2)))
+    assert all(r[0].uri == "same.mp4" for r in results)
+    assert abs(probe(str(tmp_path / "same.mp4")).duration - 4.0) <= 0.1
+    assert not list(tmp_path.glob(".*")), "no partial files are left behind"

@@ -447,6 +447,8 @@ def _node_argv(layout: Layout) -> list[str]:
 
 
 def _node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
+    # The simulated node holds bursts of a thousand pods (bench/); the process-backed one is bounded by CPU.
+    pods = "250" if process_backed else "2000"
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -468,8 +470,8 @@ def _node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
         },
         "spec": spec,
         "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250"},
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": pods},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": pods},
         },
     }
 

@@ -23,24 +23,31 @@ def free_port() -> int:
 class OperatorProcess:
     """Restartable, so tests can kill it mid-run; workers are scheduled onto the process-backed node."""
 
-    def __init__(self, kubeconfig: str, log: Path, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, kubeconfig: str, log: Path, extra_args: list[str] | None = None, process_backed: bool = True
+    ) -> None:
         self.kubeconfig, self.log = kubeconfig, log
         self.extra_args = extra_args or []
+        # Without process-backed workers, worker pods land on the KWOK node and "succeed" after a second.
+        self.process_backed = process_backed
         self.proc: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
 
     def start(self, timeout: float = 60) -> None:
         self.health_port, self.metrics_port = free_port(), free_port()
+        placement = [
+            "--worker-node-selector",
+            f"{PROCESS_TAINT_KEY}=true",
+            "--worker-toleration",
+            f"{PROCESS_TAINT_KEY}:NoSchedule",
+        ]
         argv = [
             sys.executable,
             "-m",
             "oma.cli.main",
             "operator",
-            "--worker-node-selector",
-            f"{PROCESS_TAINT_KEY}=true",
-            "--worker-toleration",
-            f"{PROCESS_TAINT_KEY}:NoSchedule",
+            *(placement if self.process_backed else []),
             "--metrics-port",
             str(self.metrics_port),
             "--health-port",

@@ -53,6 +53,8 @@ class Settings:
     write_concurrency: int = 64
     limit_cache_seconds: float = 30.0
     namespaces: list[str] | None = None  # None: all namespaces
+    event_workers: int = 1
+    debounce_seconds: float = 0.02
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Controller:
         self.api = api
         self.settings = settings
         self.videojobs: dict[Key, _Entry] = {}
+        self.active: set[Key] = set()  # VideoJobs that are not finished
+        self._phases_counted = 0.0
         self.jobs: dict[Key, JobState] = {}
         self.dirty: set[Key] = set()
         self.wake = asyncio.Event()
@@ -77,7 +81,10 @@ class Controller:
         self._limits: dict[str, tuple[float, int]] = {}
         self._sem = asyncio.Semaphore(settings.write_concurrency)
         self._counted_failures: dict[Key, int] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._retry: dict[Key, tuple[float, float]] = {}  # key -> (not before, last delay)
+        # Events are informative: posted by a few background workers so they never slow admissions down.
+        # Like client-go's broadcaster: a bounded queue, and a drop (counted) rather than back-pressure.
+        self._events: asyncio.Queue[tuple[dict[str, Any], str, str, bool]] = asyncio.Queue(maxsize=1000)
 
     # --- fed by the kopf handlers -----------------------------------------------------------------------------
 
@@ -88,6 +95,8 @@ class Controller:
         if event_type == "DELETED":
             self.videojobs.pop(key, None)
             self._counted_failures.pop(key, None)
+            self._retry.pop(key, None)
+            self.active.discard(key)
         else:
             raw = dict(body)
             try:
@@ -95,8 +104,16 @@ class Controller:
             except ValidationError as e:
                 vj, error = None, str(e)
             old = self.videojobs.get(key)
-            self.videojobs[key] = _Entry(vj, raw, error, old.first_seen if old else time.monotonic())
+            entry = self.videojobs[key] = _Entry(vj, raw, error, old.first_seen if old else time.monotonic())
+            self._track(key, entry)
         self._poke(key)
+
+    def _track(self, key: Key, entry: _Entry) -> None:
+        phase = entry.vj.status.phase if entry.vj and entry.vj.status else None
+        if entry.vj is not None and phase not in TERMINAL:
+            self.active.add(key)
+        else:
+            self.active.discard(key)
 
     def observe_job(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
@@ -123,7 +140,20 @@ class Controller:
         for body in await self.api.list_jobs(labels, self.settings.namespaces):
             self.observe_job("ADDED", body)
 
+    async def _event_worker(self) -> None:
+        while True:
+            body, reason, message, warning = await self._events.get()
+            await self._post_event(body, reason, message, warning)
+
     async def run(self) -> None:
+        workers = [asyncio.create_task(self._event_worker()) for _ in range(self.settings.event_workers)]
+        try:
+            await self._run()
+        finally:
+            for w in workers:
+                w.cancel()
+
+    async def _run(self) -> None:
         while True:
             try:
                 await self.prime()
@@ -134,6 +164,8 @@ class Controller:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            # A short debounce lets a burst of events become one pass instead of hundreds.
+            await asyncio.sleep(self.settings.debounce_seconds)
             self.wake.clear()
             started = time.monotonic()
             try:
@@ -148,48 +180,64 @@ class Controller:
 
     async def reconcile_pass(self) -> None:
         dirty, self.dirty = self.dirty, set()
+        now = time.monotonic()
+        waiting_retry = {k for k, (due, _) in self._retry.items() if due > now}
+        dirty |= {k for k in self._retry if k not in waiting_retry}
         scopes: dict[str, list[queue.Waiting]] = {}
         running: dict[str, int] = {}
-        waiting_keys: set[Key] = set()
-        phases: dict[str, int] = {}
-        for key, entry in self.videojobs.items():
-            vj = entry.vj
-            phase = (vj.status.phase if vj and vj.status else None) or "Pending"
-            phases[phase] = phases.get(phase, 0) + 1
-            if vj is None or phase in TERMINAL:
+        scope_of: dict[Key, str] = {}
+        # Only unfinished VideoJobs take part; finished ones can be thousands and never change again.
+        for key in list(self.active):
+            entry = self.videojobs.get(key)
+            vj = entry.vj if entry else None
+            if vj is None:
                 continue
-            scope = self._scope(vj)
+            scope = scope_of[key] = self._scope(vj)
             job = self.jobs.get(key)
             if job is not None:
                 if not job.finished and not job.suspended:
                     running[scope] = running.get(scope, 0) + 1
             elif not vj.spec.suspend and not vj.spec.cancel:
+                created = vj.metadata.creation_timestamp or ""
                 scopes.setdefault(scope, []).append(
-                    queue.Waiting(key, vj.spec.priority, vj.metadata.creation_timestamp or "", vj.metadata.uid or "")
+                    queue.Waiting(key, vj.spec.priority, created, vj.metadata.uid or "")
                 )
-                waiting_keys.add(key)
             if vj.spec.timeouts.queued_seconds and job is None:
                 dirty.add(key)  # queued deadlines are checked on every pass
-        metrics.set_phases(phases)
+        if time.monotonic() - self._phases_counted > 5:
+            self._phases_counted = time.monotonic()
+            metrics.set_phases(self._phase_counts())
 
         slots: dict[Key, QueueSlot] = {}
+        touched = {scope_of.get(k) for k in dirty}
         for scope, waiting in scopes.items():
             limit = await self._limit(scope)
             slots.update(queue.assign(waiting, running.get(scope, 0), limit))
             metrics.QUEUE_DEPTH.labels(scope=scope).set(sum(1 for w in waiting if not slots[w.key].admitted))
-        # Positions move for everyone in a scope when anything in it changes.
-        touched_scopes = {self._scope(e.vj) for k in dirty if (e := self.videojobs.get(k)) and e.vj}
-        dirty |= {k for k in waiting_keys if self._scope_of_key(k) in touched_scopes}
+            if scope in touched:
+                # Positions move for everyone in a scope when anything in it changes.
+                dirty.update(w.key for w in waiting)
 
-        await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in dirty if k in self.videojobs))
+        due = [k for k in dirty if k in self.videojobs and k not in waiting_retry]
+        await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in due))
+
+    def _backoff(self, key: Key) -> float:
+        """Exponential back-off per VideoJob (1 s to 60 s): a namespace being deleted must not spin the loop."""
+        _, previous = self._retry.get(key, (0.0, 0.5))
+        delay = min(previous * 2, 60.0)
+        self._retry[key] = (time.monotonic() + delay, delay)
+        return delay
+
+    def _phase_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.videojobs.values():
+            phase = (entry.vj.status.phase if entry.vj and entry.vj.status else None) or "Pending"
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
 
     def _scope(self, vj: VideoJob) -> str:
         ns = vj.metadata.namespace
         return f"{ns}/stack/{vj.spec.stack_ref.name}" if vj.spec.stack_ref else ns
-
-    def _scope_of_key(self, key: Key) -> str:
-        entry = self.videojobs.get(key)
-        return self._scope(entry.vj) if entry and entry.vj else key[0]
 
     async def _limit(self, scope: str) -> int:
         namespace = scope.split("/", 1)[0]
@@ -214,8 +262,10 @@ class Controller:
                     return
                 await self._apply_decision(key, entry, slot or QueueSlot(admitted=False, limit=0))
             except ApiError as e:
-                log.warning("videojob %s/%s: %s; will retry", key[0], key[1], e.status.message)
-                self.dirty.add(key)
+                delay = self._backoff(key)
+                log.warning("videojob %s/%s: %s; retrying in %.0fs", key[0], key[1], e.status.message, delay)
+            else:
+                self._retry.pop(key, None)
 
     async def _invalid(self, entry: _Entry) -> None:
         meta = entry.body["metadata"]
@@ -255,7 +305,8 @@ class Controller:
         if d.create_job:
             await self._ensure_worker_rbac(ns)
             manifest = builders.build_job(vj, self.settings.defaults)
-            await self.api.apply(Job, manifest)
+            # A Job's template is immutable, so there is nothing to apply over an existing one.
+            await self.api.create(Job, manifest)
             metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
             # Count the slot as taken before the Job's watch event arrives.
             self.jobs[key] = JobState(name=manifest["metadata"]["name"], observed=False, suspended=vj.spec.suspend)
@@ -271,9 +322,10 @@ class Controller:
             self._remember_status(key, d.status)
         if d.event:
             reason, message, warning = d.event
-            task = asyncio.create_task(self._post_event(entry.body, reason, message, warning))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            try:
+                self._events.put_nowait((entry.body, reason, message, warning))
+            except asyncio.QueueFull:
+                metrics.EVENTS_DROPPED.inc()
 
     def _remember_status(self, key: Key, patch: dict[str, Any]) -> None:
         """Apply our own patch to the cached object, so the next pass does not repeat it before the watch echo."""
@@ -291,7 +343,8 @@ class Controller:
             entry.vj = VideoJob.model_validate(body)
             entry.body = body
         except ValidationError:
-            pass
+            return
+        self._track(key, entry)
 
     def _count_retries(self, key: Key, vj: VideoJob, job: JobState) -> None:
         seen = self._counted_failures.get(key, 0)

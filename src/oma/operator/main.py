@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    if not args.verbose:
+        # kopf logs every handler run at INFO; at hundreds of events a second that is most of our CPU.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # One replica, no peering: kopf's peering pauses every operator of equal priority, so a stray second
     # instance would freeze production (docs/decisions.md).
     asyncio.run(

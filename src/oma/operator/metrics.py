@@ -16,6 +16,7 @@ TO_JOB_SECONDS = Histogram(
     "From first seeing a runnable VideoJob to its Job existing.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
+EVENTS_DROPPED = Counter("oma_events_dropped_total", "Kubernetes Events not posted because the queue was full.")
 RETRIES = Counter("oma_videojob_retries_total", "Failed worker attempts, by failure class.", ["failure_class"])
 
 _PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,7 @@ def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
 def _publish(partial: Path, final: Path) -> None:
     """Atomic for files (rename); directories replace any earlier result in one rename."""
     if partial.is_dir() and final.exists():
-        old = final.with_name(f".{final.name}.old")
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.old")
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
         partial.rename(final)
@@ -269,7 +270,7 @@ def execute(
         raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{dest}: {e.strerror}") from e
 
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
-        p = planner.build(spec, sources, Path(work), dest)
+        p = planner.build(spec, sources, Path(work), dest, run_id=uuid.uuid4().hex[:12])
         for out in p.outputs:
             if out.kind == "mp4":
                 out.partial.unlink(missing_ok=True)

@@ -128,8 +128,11 @@ def _source_streams(src: Source, index: int, workdir: Path, input_args: dict[str
     return inp.video, a
 
 
-def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path) -> Plan:
-    """The ffmpeg argv (with `-progress pipe:1`) and where each output is written and then published."""
+def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, run_id: str = "0") -> Plan:
+    """The ffmpeg argv (with `-progress pipe:1`) and where each output is written and then published.
+
+    Partial names carry `run_id`, so two jobs (or attempts) writing to one destination never share a file.
+    """
     single_file = len(sources) == 1 and sources[0].title is None
     input_args: dict[str, Any] = {}
     if single_file and spec.trim:
@@ -176,7 +179,7 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path) 
     streams: list[Any] = []
     planned: list[PlannedOutput] = []
     for r in out.mp4:
-        partial = dest / f".{r.name}.mp4.partial"
+        partial = dest / f".{r.name}.mp4.{run_id}.partial"
         stream = ffmpeg.output(
             _fit(next_v(), r.width, r.height, r.fps),
             next_a(),
@@ -188,7 +191,7 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path) 
         streams.append(stream)
         planned.append(PlannedOutput("mp4", r.name, partial, dest / f"{r.name}.mp4", rendition=r))
     if out.hls:
-        hls_partial = dest / f".{out.hls.name}.partial"
+        hls_partial = dest / f".{out.hls.name}.{run_id}.partial"
         seg = out.hls.segment_seconds
         for r in hls_rungs:
             rung_dir = hls_partial / r.name
@@ -211,7 +214,7 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path) 
         )
     if out.thumbnails:
         th = out.thumbnails
-        th_partial = dest / f".{th.name}.partial"
+        th_partial = dest / f".{th.name}.{run_id}.partial"
         stream = ffmpeg.output(
             next_v().filter("fps", fps=f"1/{th.every_seconds}").filter("scale", th.width, -2),
             str(th_partial / "thumb_%05d.jpg"),

@@ -58,8 +58,12 @@ def test_title_card_succeeds_with_verified_outputs(kube: Client, namespace: str)
     assert (info.width, info.height, info.video_codec) == (1280, 720, "h264")
     assert path.stat().st_size == mp4["sizeBytes"]
     assert any(o["kind"] == "hls-master" for o in status["outputs"])
-    reasons = {e.reason for e in kube.list(Event, namespace=namespace) if e.involvedObject.kind == "VideoJob"}
-    assert {"JobCreated", "Completed"} <= reasons
+
+    def reasons() -> set[str] | None:
+        seen = {e.reason for e in kube.list(Event, namespace=namespace) if e.involvedObject.kind == "VideoJob"}
+        return seen if {"JobCreated", "Completed"} <= seen else None
+
+    wait_for("Events for the phase changes", reasons, timeout=30)
     job = jobs_of(kube, namespace, "title-card")[0]
     assert job.metadata.ownerReferences[0].uid == vj["metadata"]["uid"]
     pod = job.spec.template.spec

@@ -1,0 +1,225 @@
+"""Operator throughput, latency and memory on the local control plane, against a bare baseline in the same run.
+
+    .venv/bin/python bench/operator_throughput.py [--burst 500] [--steady-rate 5 --steady-seconds 60]
+                                                   [--memory-count 5000]
+
+Worker pods go to the KWOK node and "succeed" after ~1 s, so the operator, not ffmpeg, is measured.
+Run it with no other oma operator on the cluster (two operators would share the VideoJobs).
+Counting is done with watches (polling lists would load the apiserver and this process alike).
+The last line is ours/bare by rate: the operator writes a Job and a status per VideoJob, the bare script
+only the Job, so 0.5 is the line to reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightkube import AsyncClient, Client, KubeConfig
+from lightkube.codecs import from_dict
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Namespace
+
+from oma.devcluster import cluster
+from oma.devcluster.operator_process import OperatorProcess
+from oma.k8s.resources import VideoJobResource
+from oma.models import crd
+from oma.models.videojob import VideoJob
+from oma.operator.builders import WorkerDefaults, build_job
+
+
+def videojob(name: str, suspend: bool = False) -> dict[str, Any]:
+    return {
+        "apiVersion": "video.oma.ai/v1alpha1",
+        "kind": "VideoJob",
+        "metadata": {"name": name},
+        "spec": {
+            "inputs": [{"titleCard": {"text": name, "durationSeconds": 1}}],
+            "outputs": {"mp4": [{"name": "out", "width": 320, "height": 240}]},
+            "destination": {"claimName": "media", "pathPrefix": name},
+            "suspend": suspend,
+        },
+    }
+
+
+def bare_job(name: str, namespace: str) -> dict[str, Any]:
+    """The same Job the operator would build, without an owner (there is no VideoJob)."""
+    vj = VideoJob.model_validate({**videojob(name), "metadata": {"name": name, "namespace": namespace, "uid": "x"}})
+    manifest = build_job(vj, WorkerDefaults())
+    del manifest["metadata"]["ownerReferences"]
+    return manifest
+
+
+async def create_all(client: AsyncClient, objs: list[dict[str, Any]], namespace: str, parallel: int = 50) -> None:
+    sem = asyncio.Semaphore(parallel)
+
+    async def one(obj: dict[str, Any]) -> None:
+        async with sem:
+            await client.create(from_dict(obj), namespace=namespace)
+
+    await asyncio.gather(*(one(o) for o in objs))
+
+
+def make_namespace(kube: Client, prefix: str, limit: int) -> str:
+    """A namespace with the concurrency limit and the destination PVC every worker pod mounts."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    annotations = {"video.oma.ai/max-concurrent-jobs": str(limit)}
+    kube.create(
+        from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
+    )
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "media"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    kube.create(from_dict(pvc), namespace=name)
+    return name
+
+
+def phase(body: dict[str, Any]) -> str | None:
+    return (body.get("status") or {}).get("phase")  # type: ignore[no-any-return]
+
+
+class Watcher:
+    """Records when each object in a namespace first satisfies `done`."""
+
+    def __init__(self, client: AsyncClient, res: Any, namespace: str, done: Callable[[dict[str, Any]], bool]):
+        self.seen: dict[str, float] = {}
+        self.client, self.res, self.namespace, self.done = client, res, namespace, done
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for _, obj in self.client.watch(self.res, namespace=self.namespace):
+            body = obj if isinstance(obj, dict) else obj.to_dict()
+            name = body["metadata"]["name"]
+            if name not in self.seen and self.done(body):
+                self.seen[name] = time.monotonic()
+
+    async def wait(self, what: str, want: int, timeout: float) -> float:
+        t0 = time.monotonic()
+        while len(self.seen) < want:
+            if time.monotonic() - t0 > timeout:
+                raise SystemExit(f"timed out waiting for {what}: {len(self.seen)}/{want}")
+            await asyncio.sleep(0.05)
+        self.task.cancel()
+        return max(self.seen.values())
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def burst(kube: Client, client: AsyncClient, n: int, op: OperatorProcess) -> float:
+    names = [f"vj-{i:05d}" for i in range(n)]
+    ns = make_namespace(kube, "bench-burst", n)
+    jobs = Watcher(client, Job, ns, lambda b: True)
+    done = Watcher(client, VideoJobResource, ns, lambda b: phase(b) == "Succeeded")
+    await asyncio.sleep(1)  # the watches are established before the clock starts
+    t0 = time.monotonic()
+    await create_all(client, [videojob(x) for x in names], ns)
+    applied = time.monotonic()
+    jobs_at = await jobs.wait("Jobs", n, 300)
+    done_at = await done.wait("Succeeded VideoJobs", n, 300)
+    assert op.proc is not None
+    rss, peak = rss_mib(op.proc.pid)
+    ours = n / (jobs_at - t0)
+    print(
+        f"burst: {n} VideoJobs applied in {applied - t0:.1f}s; all Jobs exist after {jobs_at - t0:.1f}s "
+        f"({ours:.1f} VideoJobs/s); all Succeeded after {done_at - t0:.1f}s; operator RSS {rss:.0f} MiB "
+        f"(peak {peak:.0f} MiB)",
+        flush=True,
+    )
+
+    bare_ns = make_namespace(kube, "bench-bare", n)
+    bare_jobs = Watcher(client, Job, bare_ns, lambda b: True)
+    await asyncio.sleep(1)
+    t0 = time.monotonic()
+    await create_all(client, [bare_job(x, bare_ns) for x in names], bare_ns)
+    bare_at = await bare_jobs.wait("bare Jobs", n, 300)
+    bare = n / (bare_at - t0)
+    print(f"bare: {n} Jobs created directly in {bare_at - t0:.1f}s ({bare:.1f} Jobs/s)", flush=True)
+    for x in (ns, bare_ns):
+        kube.delete(Namespace, x)
+    return ours / bare
+
+
+async def steady(kube: Client, client: AsyncClient, rate: float, seconds: float) -> None:
+    ns = make_namespace(kube, "bench-steady", 10_000)
+    jobs = Watcher(client, Job, ns, lambda b: True)
+    await asyncio.sleep(1)
+    created: dict[str, float] = {}
+    n = int(rate * seconds)
+    t0 = time.monotonic()
+    for i in range(n):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        name = f"s-{i:05d}"
+        created[name] = time.monotonic()
+        await client.create(from_dict(videojob(name)), namespace=ns)
+    await jobs.wait("steady Jobs", n, 120)
+    lat = sorted(jobs.seen[f"{k}-vj"] - created[k] for k in created)
+    p95 = lat[int(0.95 * (len(lat) - 1))]
+    print(
+        f"steady: {n} VideoJobs at {rate}/s for {seconds:.0f}s; VideoJob-to-Job latency "
+        f"p50 {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms",
+        flush=True,
+    )
+    kube.delete(Namespace, ns)
+
+
+async def memory(kube: Client, client: AsyncClient, count: int, op: OperatorProcess) -> None:
+    ns = make_namespace(kube, "bench-memory", 10)
+    assert op.proc is not None
+    before, _ = rss_mib(op.proc.pid)
+    seen = Watcher(client, VideoJobResource, ns, lambda b: phase(b) == "Suspended")
+    await asyncio.sleep(1)
+    await create_all(client, [videojob(f"m-{i:05d}", suspend=True) for i in range(count)], ns)
+    await seen.wait("all VideoJobs Suspended", count, 300)
+    rss, peak = rss_mib(op.proc.pid)
+    print(
+        f"memory: {count} VideoJobs present: operator RSS {rss:.0f} MiB (peak {peak:.0f} MiB; "
+        f"{before:.0f} MiB before them)",
+        flush=True,
+    )
+    kube.delete(Namespace, ns)
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--burst", type=int, default=500)
+    ap.add_argument("--steady-rate", type=float, default=5)
+    ap.add_argument("--steady-seconds", type=float, default=60)
+    ap.add_argument("--memory-count", type=int, default=5000)
+    args = ap.parse_args()
+    info = cluster.up()
+    kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
+    for manifest in crd.all_crds().values():
+        kube.apply(from_dict(manifest), force=True)
+    client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
+    log = Path(info.state_dir) / "logs" / "operator-bench.log"
+    op = OperatorProcess(info.kubeconfig, log, process_backed=False, extra_args=["--log-format", "json"])
+    op.start()
+    try:
+        ratio = await burst(kube, client, args.burst, op)
+        if args.steady_seconds > 0:
+            await steady(kube, client, args.steady_rate, args.steady_seconds)
+        if args.memory_count > 0:
+            await memory(kube, client, args.memory_count, op)
+    finally:
+        op.stop()
+    print(f"ours/bare (VideoJobs/s to Jobs/s): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except ApiError as e:
+        raise SystemExit(f"API error: {e.status.message}") from e
