@@ -57,12 +57,62 @@ class Settings:
     debounce_seconds: float = 0.02
 
 
+def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the operator keeps of a VideoJob: no managedFields or annotations (most of a body's bytes)."""
+    meta = body["metadata"]
+    keep = ("name", "namespace", "uid", "generation", "creationTimestamp")
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {k: meta[k] for k in keep if k in meta},
+        "spec": body.get("spec"),
+        "status": body.get("status"),
+    }
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """The few fields every pass reads, so passes never parse specs."""
+
+    phase: str | None
+    priority: int
+    created: str
+    uid: str
+    waits: bool  # not suspended and not cancelled
+    suspended: bool
+    queued_seconds: int | None
+    scope: str
+
+
 @dataclass
 class _Entry:
-    vj: VideoJob | None
+    """A VideoJob as the operator keeps it: a slim body, parsed again only when a decision is due.
+
+    Parsing takes microseconds; keeping thousands of parsed models costs far more memory.
+    """
+
     body: dict[str, Any]
-    error: str | None = None
+    error: str | None
+    summary: _Summary | None
     first_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def vj(self) -> VideoJob | None:
+        return None if self.error else VideoJob.model_validate(self.body)
+
+
+def _summary(vj: VideoJob) -> _Summary:
+    ns = vj.metadata.namespace
+    return _Summary(
+        phase=vj.status.phase if vj.status else None,
+        priority=vj.spec.priority,
+        created=vj.metadata.creation_timestamp or "",
+        uid=vj.metadata.uid or "",
+        waits=not vj.spec.suspend and not vj.spec.cancel,
+        suspended=vj.spec.suspend,
+        queued_seconds=vj.spec.timeouts.queued_seconds,
+        scope=f"{ns}/stack/{vj.spec.stack_ref.name}" if vj.spec.stack_ref else ns,
+    )
 
 
 class Controller:
@@ -98,19 +148,18 @@ class Controller:
             self._retry.pop(key, None)
             self.active.discard(key)
         else:
-            raw = dict(body)
+            raw = _slim(body)
             try:
-                vj, error = VideoJob.model_validate(raw), None
+                summary, error = _summary(VideoJob.model_validate(raw)), None
             except ValidationError as e:
-                vj, error = None, str(e)
+                summary, error = None, str(e)
             old = self.videojobs.get(key)
-            entry = self.videojobs[key] = _Entry(vj, raw, error, old.first_seen if old else time.monotonic())
+            entry = self.videojobs[key] = _Entry(raw, error, summary, old.first_seen if old else time.monotonic())
             self._track(key, entry)
         self._poke(key)
 
     def _track(self, key: Key, entry: _Entry) -> None:
-        phase = entry.vj.status.phase if entry.vj and entry.vj.status else None
-        if entry.vj is not None and phase not in TERMINAL:
+        if entry.summary is not None and entry.summary.phase not in TERMINAL:
             self.active.add(key)
         else:
             self.active.discard(key)
@@ -185,36 +234,33 @@ class Controller:
         dirty |= {k for k in self._retry if k not in waiting_retry}
         scopes: dict[str, list[queue.Waiting]] = {}
         running: dict[str, int] = {}
-        scope_of: dict[Key, str] = {}
         # Only unfinished VideoJobs take part; finished ones can be thousands and never change again.
         for key in list(self.active):
             entry = self.videojobs.get(key)
-            vj = entry.vj if entry else None
-            if vj is None:
+            sm = entry.summary if entry else None
+            if sm is None:
                 continue
-            scope = scope_of[key] = self._scope(vj)
+            scope = sm.scope
             job = self.jobs.get(key)
             if job is not None:
                 if not job.finished and not job.suspended:
                     running[scope] = running.get(scope, 0) + 1
-            elif not vj.spec.suspend and not vj.spec.cancel:
-                created = vj.metadata.creation_timestamp or ""
-                scopes.setdefault(scope, []).append(
-                    queue.Waiting(key, vj.spec.priority, created, vj.metadata.uid or "")
-                )
-            if vj.spec.timeouts.queued_seconds and job is None:
+            elif sm.waits:
+                scopes.setdefault(scope, []).append(queue.Waiting(key, sm.priority, sm.created, sm.uid))
+            if sm.queued_seconds and job is None:
                 dirty.add(key)  # queued deadlines are checked on every pass
         if time.monotonic() - self._phases_counted > 5:
             self._phases_counted = time.monotonic()
             metrics.set_phases(self._phase_counts())
 
         slots: dict[Key, QueueSlot] = {}
-        touched = {scope_of.get(k) for k in dirty}
+        # A change anywhere in a namespace (a Job finishing, a VideoJob deleted or cancelled) can free a slot.
+        touched = {k[0] for k in dirty}
         for scope, waiting in scopes.items():
             limit = await self._limit(scope)
             slots.update(queue.assign(waiting, running.get(scope, 0), limit))
             metrics.QUEUE_DEPTH.labels(scope=scope).set(sum(1 for w in waiting if not slots[w.key].admitted))
-            if scope in touched:
+            if scope.split("/", 1)[0] in touched:
                 # Positions move for everyone in a scope when anything in it changes.
                 dirty.update(w.key for w in waiting)
 
@@ -231,13 +277,9 @@ class Controller:
     def _phase_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entry in self.videojobs.values():
-            phase = (entry.vj.status.phase if entry.vj and entry.vj.status else None) or "Pending"
+            phase = (entry.summary.phase if entry.summary else None) or "Pending"
             counts[phase] = counts.get(phase, 0) + 1
         return counts
-
-    def _scope(self, vj: VideoJob) -> str:
-        ns = vj.metadata.namespace
-        return f"{ns}/stack/{vj.spec.stack_ref.name}" if vj.spec.stack_ref else ns
 
     async def _limit(self, scope: str) -> int:
         namespace = scope.split("/", 1)[0]
@@ -257,10 +299,11 @@ class Controller:
             return
         async with self._sem:
             try:
-                if entry.vj is None:
+                vj = entry.vj
+                if vj is None:
                     await self._invalid(entry)
                     return
-                await self._apply_decision(key, entry, slot or QueueSlot(admitted=False, limit=0))
+                await self._apply_decision(key, entry, vj, slot or QueueSlot(admitted=False, limit=0))
             except ApiError as e:
                 delay = self._backoff(key)
                 log.warning("videojob %s/%s: %s; retrying in %.0fs", key[0], key[1], e.status.message, delay)
@@ -291,9 +334,7 @@ class Controller:
             },
         )
 
-    async def _apply_decision(self, key: Key, entry: _Entry, slot: QueueSlot) -> None:
-        vj = entry.vj
-        assert vj is not None
+    async def _apply_decision(self, key: Key, entry: _Entry, vj: VideoJob, slot: QueueSlot) -> None:
         job = self.jobs.get(key)
         expired = bool(
             vj.spec.timeouts.queued_seconds
@@ -340,10 +381,10 @@ class Controller:
                 status[k] = v
         body = {**entry.body, "status": status}
         try:
-            entry.vj = VideoJob.model_validate(body)
-            entry.body = body
+            entry.summary = _summary(VideoJob.model_validate(body))
         except ValidationError:
             return
+        entry.body = body
         self._track(key, entry)
 
     def _count_retries(self, key: Key, vj: VideoJob, job: JobState) -> None:

@@ -25,6 +25,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 30
     settings.watching.inactivity_timeout = 70
     settings.persistence.finalizer = "video.oma.ai/finalizer"
+    # Each kopf worker holds an object's event while it is processed: a bound keeps memory flat on bursts.
     settings.batching.worker_limit = 2000
     await RUNTIME.start()
 
