@@ -24,6 +24,27 @@ def test_title_card_example_prints_its_outputs(tmp_path: Path) -> None:
     assert all(p.exists() for p in paths)
 
 
+def test_transcode_hls_example_runs_on_a_local_file(tmp_path: Path) -> None:
+    from .conftest import make_clip
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    make_clip(sources / "input.mp4", seconds=12, size="1280x720")
+    out = oma(
+        "run",
+        "-f",
+        str(REPO / "examples" / "transcode-hls.yaml"),
+        "-o",
+        str(tmp_path / "out"),
+        "--volume",
+        f"sources={sources}",
+    )
+    assert out.returncode == 0, out.stderr
+    master = tmp_path / "out" / "transcode-hls" / "hls" / "master.m3u8"
+    assert master.read_text().count("#EXT-X-STREAM-INF") == 3
+    assert len(list((tmp_path / "out" / "transcode-hls" / "thumbs").glob("thumb_*.jpg"))) >= 1
+
+
 def write_job(tmp_path: Path, inputs: list[dict[str, object]]) -> Path:
     job = {
         "apiVersion": "video.oma.ai/v1alpha1",

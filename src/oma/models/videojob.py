@@ -328,6 +328,14 @@ class Progress(_Model):
     fps: float | None = Field(default=None, description="Frames encoded per second.")
     speed: float | None = Field(default=None, description="Encoding speed as a multiple of real time.")
     eta_seconds: float | None = Field(default=None, alias="etaSeconds", description="Estimated seconds left.")
+    encode_seconds: float | None = Field(
+        default=None, alias="encodeSeconds", description="Wall time of the encode, once done."
+    )
+    seconds_per_output_minute: float | None = Field(
+        default=None,
+        alias="secondsPerOutputMinute",
+        description="Encode seconds per minute of output, once done: the cost figure to compare presets with.",
+    )
 
 
 class OutputFile(_Model):

@@ -263,9 +263,8 @@ def execute(
     sources = _resolve_sources(spec, volumes, allow_private)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        probe_file = dest / ".oma-write-check"
-        probe_file.write_bytes(b"")
-        probe_file.unlink()
+        with tempfile.NamedTemporaryFile(dir=dest, prefix=".oma-write-check-"):
+            pass  # concurrent jobs may share a destination: each checks with a file of its own
     except OSError as e:
         raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{dest}: {e.strerror}") from e
 
@@ -280,9 +279,12 @@ def execute(
                 for r in out.renditions:
                     (out.partial / r.name).mkdir()
         try:
+            started = time.monotonic()
             _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter)
+            encode_seconds = time.monotonic() - started
             reporter.progress(Progress(phase="Packaging", percent=100))
             results: list[OutputFile] = []
+            reporter.progress(Progress(phase="Publishing", percent=100))
             for out in p.outputs:
                 if out.kind == "mp4":
                     assert out.rendition is not None
@@ -300,7 +302,17 @@ def execute(
                         shutil.rmtree(out.partial)
                     else:
                         out.partial.unlink(missing_ok=True)
-    reporter.progress(Progress(phase="Done", percent=100))
+    per_minute = encode_seconds / (p.expected_seconds / 60) if p.expected_seconds > 0 else None
+    reporter.progress(
+        Progress.model_validate(
+            {
+                "phase": "Done",
+                "percent": 100,
+                "encodeSeconds": round(encode_seconds, 2),
+                "secondsPerOutputMinute": round(per_minute, 2) if per_minute is not None else None,
+            }
+        )
+    )
     return results
 
 

@@ -91,7 +91,6 @@ def main(allow_private: bool = False) -> int:
     reporter.patch(
         {
             "outputs": [r.model_dump(by_alias=True, exclude_none=True) for r in results[:500]],
-            "progress": {"phase": "Done", "percent": 100},
             "failure": None,
         }
     )
