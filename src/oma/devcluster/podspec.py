@@ -80,17 +80,37 @@ class Mount:
     read_only: bool
 
 
+def _staging_base(mounts: list[Mount]) -> str:
+    """A directory no mount target covers, so staged sources stay reachable while targets are mounted."""
+    for base in ("/run/oma-stage", "/var/lib/oma-stage", "/opt/oma-stage"):
+        if not any(base == m.target or base.startswith(m.target.rstrip("/") + "/") for m in mounts):
+            return base
+    raise PodConfigError("every staging directory for volume mounts is covered by a mountPath", permanent=True)
+
+
 def mount_script(mounts: list[Mount], workdir: str | None) -> str:
-    """The shell run inside a private mount namespace before exec'ing the container's command."""
+    """The shell run inside a private mount namespace before exec'ing the container's command.
+
+    Two phases: every source is first bound to a staging directory, then staged mounts are bound to their
+    targets, parents first. A target such as /tmp would otherwise hide sources that live under /tmp.
+    """
     lines = ["set -e"]
-    for m in mounts:
-        src, dst = shlex.quote(m.source), shlex.quote(m.target)
-        lines.append(
-            f'if [ -d {src} ]; then mkdir -p {dst}; else mkdir -p "$(dirname {dst})"; [ -e {dst} ] || : > {dst}; fi'
-        )
-        lines.append(f"mount --bind {src} {dst}")
-        if m.read_only:
-            lines.append(f"mount -o remount,bind,ro {dst}")
+    if mounts:
+        stage = f"{_staging_base(mounts)}/$$"
+        lines.append(f"mkdir -p {stage}")
+        for i, m in enumerate(mounts):
+            src, staged = shlex.quote(m.source), f"{stage}/{i}"
+            lines.append(f"if [ -d {src} ]; then mkdir -p {staged}; else : > {staged}; fi")
+            lines.append(f"mount --bind {src} {staged}")
+        for i, m in sorted(enumerate(mounts), key=lambda im: im[1].target.count("/")):
+            staged, dst = f"{stage}/{i}", shlex.quote(m.target)
+            make_target = f'mkdir -p "$(dirname {dst})"; [ -e {dst} ] || : > {dst}'
+            lines.append(f"if [ -d {staged} ]; then mkdir -p {dst}; else {make_target}; fi")
+            lines.append(f"mount --bind {staged} {dst}")
+            if m.read_only:
+                lines.append(f"mount -o remount,bind,ro {dst}")
+        # The staging mounts were only a way through; the namespace keeps the targets.
+        lines.append(f'for s in {stage}/*; do umount "$s"; rm -rf "$s"; done; rmdir {stage}')
     if workdir:
         lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
     lines.append('exec "$@"')

@@ -51,12 +51,23 @@ def test_exit_codes_and_phases() -> None:
     assert podspec.terminated_reason(3) == "Error"
 
 
-def test_mount_script_quotes_paths_and_remounts_read_only() -> None:
-    script = podspec.mount_script([Mount("/state/vol a", "/data", False), Mount("/s/cfg", "/cfg", True)], "/work")
-    assert "mount --bind '/state/vol a' /data" in script
-    assert "mount -o remount,bind,ro /cfg" in script
-    assert script.endswith('exec "$@"')
-    assert "cd /work" in script
+def test_mount_script_stages_sources_before_any_target_can_hide_them() -> None:
+    # The scratch volume is mounted at /tmp while the PVC's source also lives under /tmp (as on CI).
+    mounts = [Mount("/tmp/state/scratch", "/tmp", False), Mount("/tmp/state/vol a", "/data", True)]
+    script = podspec.mount_script(mounts, "/work")
+    lines = script.splitlines()
+    binds = [(i, ln) for i, ln in enumerate(lines) if ln.startswith("mount --bind ")]
+    staged = [i for i, ln in binds if ln.rsplit(" ", 1)[1].startswith("/run/oma-stage")]
+    targets = [i for i, ln in binds if ln.split(" ")[2].startswith("/run/oma-stage")]
+    assert len(staged) == 2 and len(targets) == 2 and max(staged) < min(targets)
+    assert "mount --bind '/tmp/state/vol a' /run/oma-stage/$$/1" in script
+    assert "mount -o remount,bind,ro /data" in script
+    assert script.endswith('exec "$@"') and "cd /work" in script
+
+
+def test_mount_targets_are_mounted_parents_first() -> None:
+    script = podspec.mount_script([Mount("/s/b", "/data/sub", False), Mount("/s/a", "/data", False)], None)
+    assert script.index("/run/oma-stage/$$/1 /data\n") < script.index("/run/oma-stage/$$/0 /data/sub")
 
 
 def test_tail_message_keeps_the_end() -> None:
