@@ -74,13 +74,7 @@ def make_namespace(kube: Client, prefix: str, limit: int) -> str:
     kube.create(
         from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
     )
-    pvc = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "media"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    kube.create(from_dict(pvc), namespace=name)
+    kube.create(from_dict(cluster.claim("media")), namespace=name)
     return name
 
 

@@ -54,17 +54,7 @@ def main() -> int:
             60,
         )
     kube.apply(from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
-    kube.apply(
-        from_dict(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "media"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-            }
-        ),
-        namespace=NAMESPACE,
-    )
+    kube.apply(from_dict(cluster.claim("media")), namespace=NAMESPACE)
     job = yaml.safe_load((REPO / "examples" / "title-card.yaml").read_text())
     name = job["metadata"]["name"]
     try:  # a re-run starts from a fresh VideoJob

@@ -476,6 +476,16 @@ def _node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
     }
 
 
+def claim(name: str, size: str = "1Gi") -> dict[str, Any]:
+    """A PersistentVolumeClaim for the default StorageClass (a directory under the state dir)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    }
+
+
 def _storage_class() -> dict[str, Any]:
     return {
         "apiVersion": "storage.k8s.io/v1",

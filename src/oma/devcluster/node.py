@@ -51,6 +51,8 @@ from .podspec import Mount, PodConfigError
 log = logging.getLogger("oma.devnode")
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# What stands in for a container image: this runner's Python (virtualenv and base) and the oma package.
+IMAGE_PATHS = sorted({sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2])})
 RESTART_BACKOFF_MAX = 10.0
 
 
@@ -317,7 +319,7 @@ class Node:
     ) -> int:
         args = podspec.argv(container, env)
         logfile = run.dir / f"{cr.name}.log"
-        script = podspec.mount_script(mounts, container.get("workingDir"))
+        script = podspec.mount_script(mounts, container.get("workingDir"), IMAGE_PATHS)
         cmd = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *args]
         with logfile.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(

@@ -88,13 +88,21 @@ def _staging_base(mounts: list[Mount]) -> str:
     raise PodConfigError("every staging directory for volume mounts is covered by a mountPath", permanent=True)
 
 
-def mount_script(mounts: list[Mount], workdir: str | None) -> str:
+def _covered(path: str, mounts: list[Mount]) -> bool:
+    return any(path == m.target or path.startswith(m.target.rstrip("/") + "/") for m in mounts)
+
+
+def mount_script(mounts: list[Mount], workdir: str | None, image_paths: list[str] | None = None) -> str:
     """The shell run inside a private mount namespace before exec'ing the container's command.
 
     Two phases: every source is first bound to a staging directory, then staged mounts are bound to their
     targets, parents first. A target such as /tmp would otherwise hide sources that live under /tmp.
+    `image_paths` stand in for the image's own files (the runner's Python, the package): where a target
+    covers one of them, it is bound back on top, read-only, as a container would still see its image there.
     """
     lines = ["set -e"]
+    keep = [p for p in image_paths or [] if _covered(p, mounts)]
+    mounts = [*mounts, *(Mount(p, p, True) for p in keep)]
     if mounts:
         stage = f"{_staging_base(mounts)}/$$"
         lines.append(f"mkdir -p {stage}")
@@ -102,7 +110,10 @@ def mount_script(mounts: list[Mount], workdir: str | None) -> str:
             src, staged = shlex.quote(m.source), f"{stage}/{i}"
             lines.append(f"if [ -d {src} ]; then mkdir -p {staged}; else : > {staged}; fi")
             lines.append(f"mount --bind {src} {staged}")
-        for i, m in sorted(enumerate(mounts), key=lambda im: im[1].target.count("/")):
+        volumes = len(mounts) - len(keep)
+        order = sorted(range(volumes), key=lambda i: mounts[i].target.count("/")) + list(range(volumes, len(mounts)))
+        for i in order:
+            m = mounts[i]
             staged, dst = f"{stage}/{i}", shlex.quote(m.target)
             make_target = f'mkdir -p "$(dirname {dst})"; [ -e {dst} ] || : > {dst}'
             lines.append(f"if [ -d {staged} ]; then mkdir -p {dst}; else {make_target}; fi")

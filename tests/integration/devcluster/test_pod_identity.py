@@ -49,13 +49,7 @@ def test_serviceaccount_token_is_mounted_and_rbac_applies(
 
 
 def test_pvc_is_provisioned_and_mounted_at_its_mount_path(kube: Client, namespace: str) -> None:
-    pvc = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "media"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    }
-    kube.create(from_dict(pvc), namespace=namespace)
+    kube.create(from_dict(devcluster.claim("media")), namespace=namespace)
     job = process_job(
         "writer", "mkdir -p /data/out && echo rendered > /data/out/video.txt && cat /cfg/greeting", backoffLimit=0
     )

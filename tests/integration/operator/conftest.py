@@ -55,17 +55,7 @@ def operator(
 
 @pytest.fixture
 def media_pvc(kube: Client, namespace: str) -> str:
-    kube.create(
-        from_dict(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "media"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-            }
-        ),
-        namespace=namespace,
-    )
+    kube.create(from_dict(devcluster.claim("media")), namespace=namespace)
     return "media"
 
 

@@ -75,3 +75,11 @@ def test_tail_message_keeps_the_end() -> None:
     msg = podspec.tail_message(log)
     assert msg.endswith("line 199")
     assert "line 119" not in msg and "line 120" in msg
+
+
+def test_image_paths_under_a_target_are_bound_back_read_only() -> None:
+    # A checkout under /tmp (as CI's) runs `oma` from /tmp/repo/.venv, which a /tmp emptyDir would hide.
+    script = podspec.mount_script([Mount("/state/scratch", "/tmp", False)], None, ["/tmp/repo/.venv", "/usr"])
+    assert script.index("/run/oma-stage/$$/0 /tmp\n") < script.index("/run/oma-stage/$$/1 /tmp/repo/.venv")
+    assert "mount -o remount,bind,ro /tmp/repo/.venv" in script
+    assert "mount --bind /usr" not in script  # not covered by any target: left alone
