@@ -350,7 +350,7 @@ class Controller:
             await self.api.create(Job, manifest)
             metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
             # Count the slot as taken before the Job's watch event arrives.
-            self.jobs[key] = JobState(name=manifest["metadata"]["name"], observed=False, suspended=vj.spec.suspend)
+            self.jobs[key] = JobState(name=manifest["metadata"]["name"], suspended=vj.spec.suspend)
         if d.suspend_job is not None and job is not None:
             await self.api.suspend_job(ns, job.name, d.suspend_job)
         if d.delete_job and job is not None:

@@ -35,7 +35,6 @@ class JobState:
     failure: tuple[str, str] | None = None  # (reason, message) of the Failed condition
     start_time: str | None = None
     completion_time: str | None = None
-    observed: bool = True  # False for a Job we just created and have not seen an event for yet
 
     @property
     def finished(self) -> bool:
