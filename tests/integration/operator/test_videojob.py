@@ -231,3 +231,29 @@ def test_inputs_are_immutable(kube: Client, namespace: str, stalling_server: str
     with pytest.raises(ApiError, match=r"spec\.inputs is immutable"):
         patch_spec(kube, namespace, "fixed", {"inputs": [{"url": "http://example.com/other.mp4"}]})
     patch_spec(kube, namespace, "fixed", {"cancel": True})
+
+
+def test_metrics_and_liveness_report_what_happened(kube: Client, namespace: str, operator: OperatorProcess) -> None:
+    import json
+    import urllib.request
+
+    create(kube, namespace, videojob("counted"))
+    wait_for("counted to succeed", lambda: phase_is(kube, namespace, "counted", "Succeeded"), timeout=90)
+
+    def scrape() -> dict[str, float] | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line.startswith("oma_") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        # Phase gauges are recounted every few seconds.
+        return samples if samples.get('oma_videojobs{phase="Succeeded"}', 0) >= 1 else None
+
+    samples = wait_for("the Succeeded gauge to count the job", scrape, timeout=30)
+    assert samples["oma_videojob_to_job_latency_seconds_count"] >= 1
+    assert samples["oma_reconcile_duration_seconds_count"] >= 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz", timeout=5) as r:
+        health = json.load(r)
+    assert health["reconcileLoopAgeSeconds"] < 30
