@@ -30,7 +30,6 @@ from lightkube.resources.core_v1 import Namespace
 from oma.devcluster import cluster
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
-from oma.models import crd
 from oma.models.videojob import VideoJob
 from oma.operator.builders import WorkerDefaults, build_job
 
@@ -195,8 +194,7 @@ async def main() -> None:
     args = ap.parse_args()
     info = cluster.up()
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
-    for manifest in crd.all_crds().values():
-        kube.apply(from_dict(manifest), force=True)
+    cluster.install_crds(info.kubeconfig)
     client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     log = Path(info.state_dir) / "logs" / "operator-bench.log"
     op = OperatorProcess(info.kubeconfig, log, process_backed=False, extra_args=["--log-format", "json"])

@@ -9,32 +9,29 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from oma.devcluster import cluster
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
-from oma.models import crd
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "oma-demo"
 
 
-def wait(what: str, probe: object, timeout: float) -> object:
+def wait(what: str, probe: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()  # type: ignore[operator]
-        if value:
-            return value
+    while not probe():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.2)
-    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def main() -> int:
@@ -42,17 +39,7 @@ def main() -> int:
     info = cluster.up()
     print(f"cluster: {info.server} (ready in {time.monotonic() - t0:.1f}s); export KUBECONFIG={info.kubeconfig}")
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-demo")
-    for manifest in crd.all_crds().values():
-        kube.apply(from_dict(manifest), force=True)
-        name = manifest["metadata"]["name"]
-        wait(
-            f"CRD {name}",
-            lambda n=name: any(
-                c.type == "Established" and c.status == "True"
-                for c in (kube.get(CustomResourceDefinition, n).status.conditions or [])
-            ),
-            60,
-        )
+    cluster.install_crds(info.kubeconfig)
     kube.apply(from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
     kube.apply(from_dict(cluster.claim("media")), namespace=NAMESPACE)
     job = yaml.safe_load((REPO / "examples" / "title-card.yaml").read_text())

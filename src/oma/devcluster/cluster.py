@@ -476,6 +476,34 @@ def _node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
     }
 
 
+def install_crds(kubeconfig: str, timeout: float = 60) -> None:
+    """Server-side apply oma's generated CRDs and wait until the apiserver serves them (Established)."""
+    from lightkube import Client, KubeConfig
+    from lightkube.codecs import from_dict
+    from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+
+    from oma.models import crd
+
+    client = Client(KubeConfig.from_file(kubeconfig), field_manager="oma-devcluster")
+    names = []
+    for manifest in crd.all_crds().values():
+        client.apply(from_dict(manifest), force=True)
+        names.append(manifest["metadata"]["name"])
+    deadline = time.monotonic() + timeout
+
+    def established(name: str) -> bool:
+        status = client.get(CustomResourceDefinition, name).status
+        return any(
+            c.type == "Established" and c.status == "True" for c in (status.conditions if status else None) or []
+        )
+
+    for name in names:
+        while not established(name):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"CRD {name} was not Established within {timeout:.0f}s")
+            time.sleep(0.1)
+
+
 def claim(name: str, size: str = "1Gi") -> dict[str, Any]:
     """A PersistentVolumeClaim for the default StorageClass (a directory under the state dir)."""
     return {

@@ -14,6 +14,7 @@ Not enforced: securityContext (processes run as this runner's user), resource li
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import logging
@@ -572,8 +573,6 @@ class Node:
         return {k: v.encode() for k, v in (cm.data or {}).items()}
 
     async def _secret_data(self, ns: str, name: str, optional: bool) -> dict[str, bytes]:
-        import base64
-
         try:
             s = await self.client.get(Secret, name, namespace=ns)
         except ApiError as e:

@@ -90,16 +90,11 @@ def _canonical(spec: VideoJobSpec, sources: list[Source]) -> tuple[int, int, int
     if rungs:
         big = max(rungs, key=lambda r: r.width * r.height)
         w, h = big.width, big.height
+    elif sources[0].title:
+        w, h = sources[0].title.width, sources[0].title.height
     else:
-        first = sources[0]
-        w, h = (
-            (first.title.width, first.title.height)
-            if first.title
-            else (
-                (first.info.width or 1280) if first.info else 1280,
-                (first.info.height or 720) if first.info else 720,
-            )
-        )
+        info = sources[0].info
+        w, h = (info.width or 1280, info.height or 720) if info else (1280, 720)
     fps = max((r.fps or 0 for r in rungs), default=0) or next(
         (round(s.info.fps) for s in sources if s.info and s.info.fps), 30
     )

@@ -17,29 +17,13 @@ from lightkube.core.exceptions import ApiError
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
-from oma.models import crd
-
-from ..conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def crds(kube: Client) -> None:
-    for manifest in crd.all_crds().values():
-        kube.apply(from_dict(manifest), force=True)
-    for manifest in crd.all_crds().values():
-        wait_for(
-            f"CRD {manifest['metadata']['name']} to be Established",
-            lambda m=manifest: _established(kube, m["metadata"]["name"]),
-        )
-
-
-def _established(kube: Client, name: str) -> bool:
-    from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-
-    obj = kube.get(CustomResourceDefinition, name)
-    return any(c.type == "Established" and c.status == "True" for c in (obj.status.conditions or []))
+def crds(cluster: devcluster.ClusterInfo) -> None:
+    devcluster.install_crds(cluster.kubeconfig)
 
 
 @pytest.fixture(scope="session")
