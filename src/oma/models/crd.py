@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from . import videojob
+from . import omastack, videojob
 
 # JSON-Schema keys a structural CRD schema may carry (everything else pydantic emits is dropped).
 _KEEP = {
@@ -33,6 +33,7 @@ _KEEP = {
     "maxLength",
     "minItems",
     "maxItems",
+    "maxProperties",
     "multipleOf",
     "additionalProperties",
     "nullable",
@@ -100,7 +101,22 @@ def _crd(
     status: type[BaseModel],
     description: str,
     columns: list[dict[str, Any]],
+    rules: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "API version: video.oma.ai/v1alpha1."},
+            "kind": {"type": "string", "description": f"{kind}."},
+            "metadata": {"type": "object"},
+            "spec": schema_of(spec),
+            "status": schema_of(status),
+        },
+    }
+    if rules:
+        root["x-kubernetes-validations"] = rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -123,20 +139,7 @@ def _crd(
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string", "description": "API version: video.oma.ai/v1alpha1."},
-                                "kind": {"type": "string", "description": f"{kind}."},
-                                "metadata": {"type": "object"},
-                                "spec": schema_of(spec),
-                                "status": schema_of(status),
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
@@ -163,9 +166,40 @@ def videojob_crd() -> dict[str, Any]:
     )
 
 
+def omastack_crd() -> dict[str, Any]:
+    def condition(kind: str, field: str) -> str:
+        return f'.status.conditions[?(@.type=="{kind}")].{field}'
+
+    return _crd(
+        kind=omastack.KIND,
+        plural=omastack.PLURAL,
+        short=["stack"],
+        spec=omastack.OmaStackSpec,
+        status=omastack.OmaStackStatus,
+        description="An OmaStack is one oma platform instance: Redis and Postgres StatefulSets, the dashboard "
+        "Deployment with its HPA, monitoring objects and scheduled backups, kept as declared.",
+        columns=[
+            {"name": "Ready", "type": "string", "jsonPath": condition("Ready", "status")},
+            {"name": "Reason", "type": "string", "jsonPath": condition("Ready", "reason")},
+            {"name": "Dashboard", "type": "string", "jsonPath": ".status.endpoints.dashboard", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        rules=[
+            {
+                "rule": f"size(self.metadata.name) <= {omastack.MAX_NAME}",
+                "message": f"an OmaStack name has at most {omastack.MAX_NAME} characters (its children's names "
+                "are derived from it)",
+            }
+        ],
+    )
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD manifest."""
-    return {"videojobs.video.oma.ai.yaml": videojob_crd()}
+    return {
+        "videojobs.video.oma.ai.yaml": videojob_crd(),
+        "omastacks.video.oma.ai.yaml": omastack_crd(),
+    }
 
 
 def render(crd: dict[str, Any]) -> str:

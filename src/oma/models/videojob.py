@@ -9,12 +9,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-GROUP = "video.oma.ai"
-VERSION = "v1alpha1"
+from .common import GROUP as GROUP
+from .common import VERSION as VERSION
+from .common import ConditionBase, DnsLabel, ObjectMeta, Resources, _Model, cel
+
 KIND = "VideoJob"
 PLURAL = "videojobs"
 
-DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 Color = Annotated[
     str,
     Field(
@@ -24,19 +25,6 @@ Color = Annotated[
     ),
 ]
 Bitrate = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,5}[kM]$", max_length=8, description="e.g. 2500k or 5M.")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-def cel(*rules: tuple[str, str]) -> ConfigDict:
-    """A model config carrying CEL rules (x-kubernetes-validations) into the generated CRD schema."""
-    return ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]},
-    )
 
 
 class TitleCard(_Model):
@@ -232,21 +220,6 @@ class Timeouts(_Model):
     )
 
 
-Quantity = Annotated[str, Field(max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")]
-
-
-class ResourceList(_Model):
-    cpu: Quantity | None = Field(default=None, description="CPU, e.g. 2 or 500m.")
-    memory: Quantity | None = Field(default=None, description="Memory, e.g. 2Gi.")
-
-
-class Resources(_Model):
-    """Compute resources of the worker container; defaults come from the stack or the operator."""
-
-    requests: ResourceList | None = Field(default=None, description="Guaranteed resources.")
-    limits: ResourceList | None = Field(default=None, description="Upper bounds.")
-
-
 class StackRef(_Model):
     """An OmaStack in the same namespace whose worker defaults (image, resources, concurrency) apply."""
 
@@ -290,12 +263,13 @@ class VideoJobSpec(_Model):
     outputs: Outputs = Field(description="What to produce.")
     destination: Destination = Field(description="Where outputs are written.")
     limits: Limits = Field(default_factory=Limits, description="Refuse inputs beyond these limits.")
-    priority: int = Field(
-        default=0,
+    priority: int | None = Field(
+        default=None,
         ge=-1000,
         le=1000,
         description="Queue order: while the namespace or stack is at its concurrency limit, higher priority "
-        "starts first, then older jobs. It never preempts a running job.",
+        "starts first, then older jobs. It never preempts a running job. Default: the stack's "
+        "workerDefaults.priority, else 0.",
     )
     retries: Retries = Field(default_factory=Retries, description="Retries of transient failures.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Queued and running deadlines.")
@@ -351,17 +325,10 @@ class OutputFile(_Model):
     sha256: str = Field(max_length=64, description="SHA-256 of the file (an HLS variant: of its playlist).")
 
 
-class Condition(_Model):
+class Condition(ConditionBase):
     """A Kubernetes-style condition: `kubectl wait --for=condition=Succeeded` works on these."""
 
     type: str = Field(max_length=64, description="Queued, Running, Suspended, Succeeded, Failed or Cancelled.")
-    status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
-    reason: str = Field(default="", max_length=128, description="One CamelCase word for machines.")
-    message: str = Field(default="", max_length=4096, description="What happened, for people.")
-    last_transition_time: str = Field(alias="lastTransitionTime", max_length=64, description="When status changed.")
-    observed_generation: int | None = Field(
-        default=None, alias="observedGeneration", ge=0, description="The spec generation this was computed from."
-    )
 
 
 class Failure(_Model):
@@ -403,18 +370,6 @@ class VideoJobStatus(_Model):
         default_factory=list, max_length=500, description="Verified outputs, written by the worker."
     )
     failure: Failure | None = Field(default=None, description="Set when the phase is Failed.")
-
-
-class ObjectMeta(BaseModel):
-    """The part of metadata oma reads; everything else is kept as is."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    name: str = "videojob"
-    namespace: str = "default"
-    uid: str | None = None
-    generation: int | None = None
-    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp")
-    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class VideoJob(BaseModel):

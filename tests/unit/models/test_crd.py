@@ -39,6 +39,7 @@ def test_every_field_is_described_typed_and_bounded(name: str) -> None:
 
     def check(node: dict[str, Any], path: str) -> None:
         assert "type" in node or path.endswith("metadata"), f"{path} has no type"
+        assert "_" not in path.rsplit(".", 1)[-1], f"{path}: API fields are camelCase (a pydantic alias is missing)"
         if node.get("type") == "array":
             assert "maxItems" in node, f"{path} is an unbounded list (CEL cost)"
         for key, child in (node.get("properties") or {}).items():
