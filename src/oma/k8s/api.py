@@ -15,7 +15,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Namespace
 from lightkube.types import CascadeType, PatchType
 
-from .resources import VideoJobResource
+from .resources import VideoJobResource, resource_for
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "oma-operator"
@@ -57,11 +57,46 @@ class Api:
             raise
         return True
 
+    async def apply_manifest(self, manifest: dict[str, Any]) -> None:
+        await self.apply(resource_for(manifest), manifest)
+
+    async def create_manifest(self, manifest: dict[str, Any]) -> bool:
+        return await self.create(resource_for(manifest), manifest)
+
+    async def delete(self, res: Any, name: str, namespace: str) -> bool:
+        """Delete in the background; False when it was already gone."""
+        try:
+            await self.client.delete(res, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+        except ApiError as e:
+            if e.status.code == 404:
+                return False
+            raise
+        return True
+
+    async def served(self, res: Any, namespace: str) -> bool:
+        """Whether the apiserver serves `res` (its CRD is installed): one list call, 404 means absent."""
+        try:
+            async for _ in self.client.list(res, namespace=namespace, chunk_size=1):
+                break
+        except ApiError as e:
+            if e.status.code == 404:
+                return False
+            raise
+        except httpx2.HTTPStatusError as e:
+            # An unknown API group answers with a plain-text 404, which lightkube does not turn into an ApiError.
+            if e.response.status_code == 404:
+                return False
+            raise
+        return True
+
     async def patch_videojob_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
-        """Merge-patch status; False when the VideoJob is gone (nothing left to report on)."""
+        return await self.patch_status(VideoJobResource, namespace, name, status)
+
+    async def patch_status(self, res: Any, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge-patch status; False when the object is gone (nothing left to report on)."""
         try:
             await self.client.patch(
-                VideoJobResource.Status,
+                res.Status,
                 name,
                 {"status": status},
                 namespace=namespace,
@@ -79,11 +114,7 @@ class Api:
         )
 
     async def delete_job(self, namespace: str, name: str) -> None:
-        try:
-            await self.client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
+        await self.delete(Job, name, namespace)
 
     async def list_jobs(self, labels: dict[str, Any], namespaces: list[str] | None) -> list[dict[str, Any]]:
         out = []

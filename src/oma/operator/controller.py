@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lightkube.core.exceptions import ApiError
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from oma.k8s.api import Api
 from oma.models.exitcodes import PERMANENT
+from oma.models.omastack import WorkerDefaultsSpec
 from oma.models.videojob import VideoJob
 
 from . import builders, metrics, queue
@@ -101,18 +102,42 @@ class _Entry:
         return None if self.error else VideoJob.model_validate(self.body)
 
 
-def _summary(vj: VideoJob) -> _Summary:
+def _summary(vj: VideoJob, stacks: Mapping[Key, WorkerDefaultsSpec]) -> _Summary:
     ns = vj.metadata.namespace
+    priority = vj.spec.priority
+    if priority is None and vj.spec.stack_ref:
+        stack = stacks.get((ns, vj.spec.stack_ref.name))
+        priority = stack.priority if stack else None
     return _Summary(
         phase=vj.status.phase if vj.status else None,
-        priority=vj.spec.priority,
+        priority=priority or 0,
         created=vj.metadata.creation_timestamp or "",
         uid=vj.metadata.uid or "",
         waits=not vj.spec.suspend and not vj.spec.cancel,
         suspended=vj.spec.suspend,
         queued_seconds=vj.spec.timeouts.queued_seconds,
-        scope=f"{ns}/stack/{vj.spec.stack_ref.name}" if vj.spec.stack_ref else ns,
+        scope=stack_scope(ns, vj.spec.stack_ref.name) if vj.spec.stack_ref else ns,
     )
+
+
+def stack_scope(namespace: str, stack: str) -> str:
+    return f"{namespace}/stack/{stack}"
+
+
+def _stack_of(scope: str) -> Key | None:
+    namespace, sep, name = scope.partition("/stack/")
+    return (namespace, name) if sep else None
+
+
+def worker_defaults(base: WorkerDefaults, stack: WorkerDefaultsSpec | None) -> WorkerDefaults:
+    """The operator's worker defaults with a stack's on top (a VideoJob's own resources go on top of these)."""
+    if stack is None:
+        return base
+    requests, limits = dict(base.requests), dict(base.limits)
+    if stack.resources:
+        requests.update(stack.resources.as_dict().get("requests", {}))
+        limits.update(stack.resources.as_dict().get("limits", {}))
+    return replace(base, image=stack.image or base.image, requests=requests, limits=limits)
 
 
 class Controller:
@@ -128,6 +153,7 @@ class Controller:
         self.last_pass = time.monotonic()
         self.last_event = time.monotonic()
         self._rbac_done: set[str] = set()
+        self.stacks: dict[Key, WorkerDefaultsSpec] = {}  # fed by the OmaStack controller
         self._limits: dict[str, tuple[float, int]] = {}
         self._sem = asyncio.Semaphore(settings.write_concurrency)
         self._counted_failures: dict[Key, int] = {}
@@ -150,7 +176,7 @@ class Controller:
         else:
             raw = _slim(body)
             try:
-                summary, error = _summary(VideoJob.model_validate(raw)), None
+                summary, error = _summary(VideoJob.model_validate(raw), self.stacks), None
             except ValidationError as e:
                 summary, error = None, str(e)
             old = self.videojobs.get(key)
@@ -176,6 +202,25 @@ class Controller:
         else:
             self.jobs[key] = JobState.from_body(body)
         self._poke(key)
+
+    def set_stack(self, stack: Key, defaults: WorkerDefaultsSpec | None) -> None:
+        """An OmaStack appeared, changed or went away: its VideoJobs' priorities, limit and defaults follow."""
+        if defaults is None:
+            if self.stacks.pop(stack, None) is None:
+                return
+        elif self.stacks.get(stack) == defaults:
+            return
+        else:
+            self.stacks[stack] = defaults
+        scope = stack_scope(*stack)
+        for key in list(self.active):
+            entry = self.videojobs.get(key)
+            if entry is None or entry.summary is None or entry.summary.scope != scope:
+                continue
+            vj = entry.vj
+            if vj is not None:
+                entry.summary = _summary(vj, self.stacks)
+            self._poke(key)
 
     def _poke(self, key: Key) -> None:
         self.dirty.add(key)
@@ -257,6 +302,11 @@ class Controller:
         # A change anywhere in a namespace (a Job finishing, a VideoJob deleted or cancelled) can free a slot.
         touched = {k[0] for k in dirty}
         for scope, waiting in scopes.items():
+            stack = _stack_of(scope)
+            if stack is not None and stack not in self.stacks:
+                # Nothing starts without its stack's defaults (image, resources, limit).
+                slots.update({w.key: QueueSlot(admitted=False, missing_stack=stack[1]) for w in waiting})
+                continue
             limit = await self._limit(scope)
             slots.update(queue.assign(waiting, running.get(scope, 0), limit))
             metrics.QUEUE_DEPTH.labels(scope=scope).set(sum(1 for w in waiting if not slots[w.key].admitted))
@@ -282,6 +332,9 @@ class Controller:
         return counts
 
     async def _limit(self, scope: str) -> int:
+        stack = _stack_of(scope)
+        if stack is not None and (defaults := self.stacks.get(stack)) and defaults.max_concurrent_jobs:
+            return defaults.max_concurrent_jobs
         namespace = scope.split("/", 1)[0]
         cached = self._limits.get(namespace)
         if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
@@ -345,7 +398,9 @@ class Controller:
         ns, name = key
         if d.create_job:
             await self._ensure_worker_rbac(ns)
-            manifest = builders.build_job(vj, self.settings.defaults)
+            stack = (ns, vj.spec.stack_ref.name) if vj.spec.stack_ref else None
+            defaults = worker_defaults(self.settings.defaults, self.stacks.get(stack) if stack else None)
+            manifest = builders.build_job(vj, defaults)
             # A Job's template is immutable, so there is nothing to apply over an existing one.
             await self.api.create(Job, manifest)
             metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
@@ -381,7 +436,7 @@ class Controller:
                 status[k] = v
         body = {**entry.body, "status": status}
         try:
-            entry.summary = _summary(VideoJob.model_validate(body))
+            entry.summary = _summary(VideoJob.model_validate(body), self.stacks)
         except ValidationError:
             return
         entry.body = body

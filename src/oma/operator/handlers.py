@@ -8,10 +8,11 @@ from typing import Any
 
 import kopf
 
-from oma.models import videojob
+from oma.models import omastack, videojob
 
 from .builders import LABEL_MANAGED_BY, MANAGER
 from .runtime import RUNTIME
+from .stack_builders import LABEL_STACK
 
 
 @kopf.on.startup()
@@ -44,12 +45,34 @@ async def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     RUNTIME.controller.observe_job(type, body)
 
 
+@kopf.on.event(omastack.GROUP, omastack.VERSION, omastack.PLURAL)
+async def omastack_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.stacks.observe_stack(type, body)
+
+
+# An OmaStack's children: any change (a hand edit, a deletion, a rollout step) makes the stack reconcile.
+_STACK_CHILD = {LABEL_STACK: kopf.PRESENT}
+
+
+@kopf.on.event("", "v1", "configmaps", labels=_STACK_CHILD)
+@kopf.on.event("", "v1", "services", labels=_STACK_CHILD)
+@kopf.on.event("", "v1", "persistentvolumeclaims", labels=_STACK_CHILD)
+@kopf.on.event("apps", "v1", "statefulsets", labels=_STACK_CHILD)
+@kopf.on.event("apps", "v1", "deployments", labels=_STACK_CHILD)
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_STACK_CHILD)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_STACK_CHILD)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=_STACK_CHILD)
+@kopf.on.event("batch", "v1", "cronjobs", labels=_STACK_CHILD)
+async def stack_child_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    RUNTIME.stacks.observe_child(type, body)
+
+
 @kopf.on.probe(id="reconcileLoopAgeSeconds")
 async def loop_alive(**_: Any) -> float:
-    """Fails the liveness check when the reconcile loop stopped turning (it turns at least every second)."""
-    age = time.monotonic() - RUNTIME.controller.last_pass
+    """Fails the liveness check when a reconcile loop stopped turning (each turns at least every second)."""
+    age = time.monotonic() - min(RUNTIME.controller.last_pass, RUNTIME.stacks.last_pass)
     if age > 30:
-        raise kopf.PermanentError(f"the reconcile loop has not run for {age:.0f}s")
+        raise kopf.PermanentError(f"a reconcile loop has not run for {age:.0f}s")
     return round(age, 1)
 
 

@@ -25,3 +25,9 @@ _PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "
 def set_phases(counts: dict[str, int]) -> None:
     for phase in _PHASES:
         VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
+STACK_RECONCILES = Counter("oma_omastack_reconciles_total", "OmaStack reconciles, by result.", ["result"])
+STACK_RECONCILE_SECONDS = Histogram(
+    "oma_omastack_reconcile_duration_seconds",
+    "Duration of one OmaStack reconcile (apply every child, prune, report).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

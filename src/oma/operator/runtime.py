@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from oma.k8s.api import Api, async_client
 
 from .controller import Controller, Settings
+from .stacks import StackController
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +24,36 @@ class Runtime:
     metrics_port: int = 8080
     kubeconfig: str | None = None
     _controller: Controller | None = None
-    _task: asyncio.Task[None] | None = None
+    _stacks: StackController | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def controller(self) -> Controller:
         assert self._controller is not None, "the operator has not started"
         return self._controller
 
+    @property
+    def stacks(self) -> StackController:
+        assert self._stacks is not None, "the operator has not started"
+        return self._stacks
+
     async def start(self) -> None:
-        self._controller = Controller(Api(async_client(self.kubeconfig)), self.settings)
-        self._task = asyncio.create_task(self._controller.run(), name="oma-controller")
+        api = Api(async_client(self.kubeconfig))
+        self._controller = Controller(api, self.settings)
+        self._stacks = StackController(api, on_defaults=self._controller.set_stack)
+        self._tasks = [
+            asyncio.create_task(self._controller.run(), name="oma-videojobs"),
+            asyncio.create_task(self._stacks.run(), name="oma-stacks"),
+        ]
         if self.metrics_port:
             start_http_server(self.metrics_port, addr=os.environ.get("OMA_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
             log.info("metrics on :%d/metrics", self.metrics_port)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
 
 RUNTIME = Runtime()

@@ -72,6 +72,7 @@ class QueueSlot:
     admitted: bool
     position: int | None = None
     limit: int = 0
+    missing_stack: str | None = None  # spec.stackRef names an OmaStack that does not exist (yet)
 
 
 @dataclass
@@ -172,6 +173,14 @@ def _next_state(vj: VideoJob, job: JobState | None, slot: QueueSlot, now: str, q
             "JobCreated",
             "the worker Job was created",
             {"jobName": job_name(vj), "startTime": now, "attempts": 1, "queuePosition": None},
+        )
+    if slot.missing_stack:
+        return _Next(
+            "Queued",
+            "StackNotFound",
+            f"waiting for OmaStack {slot.missing_stack} (spec.stackRef) to exist in namespace "
+            f"{vj.metadata.namespace}; create it or remove spec.stackRef",
+            {"queuePosition": None},
         )
     return _Next(
         "Queued",
