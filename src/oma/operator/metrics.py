@@ -25,6 +25,8 @@ _PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "
 def set_phases(counts: dict[str, int]) -> None:
     for phase in _PHASES:
         VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
+
+
 STACK_RECONCILES = Counter("oma_omastack_reconciles_total", "OmaStack reconciles, by result.", ["result"])
 STACK_RECONCILE_SECONDS = Histogram(
     "oma_omastack_reconcile_duration_seconds",
