@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 import kopf
 
+from oma.k8s.api import connection_fields
 from oma.models import omastack, videojob
 
 from .builders import LABEL_MANAGED_BY, MANAGER
@@ -25,9 +27,20 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 30
     settings.watching.inactivity_timeout = 70
     settings.persistence.finalizer = "video.oma.ai/finalizer"
+    # Serve only what exists at start-up: no cluster-wide list/watch of CRDs and namespaces (least privilege).
+    # The runtime checks below fail the start-up with a clear message when our CRDs are missing.
+    settings.scanning.disabled = True
     # Each kopf worker holds an object's event while it is processed: a bound keeps memory flat on bursts.
     settings.batching.worker_limit = 2000
     await RUNTIME.start()
+
+
+@kopf.on.login()
+async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    fields = await asyncio.to_thread(connection_fields, RUNTIME.kubeconfig)
+    if fields is None:
+        return kopf.login_with_kubeconfig(**kwargs)
+    return kopf.ConnectionInfo(**fields)
 
 
 @kopf.on.cleanup()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -37,6 +39,19 @@ def _toleration(value: str) -> dict[str, Any]:
     return tol
 
 
+def _json(kind: type) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise argparse.ArgumentTypeError(f"not JSON: {e}") from e
+        if not isinstance(parsed, kind):
+            raise argparse.ArgumentTypeError(f"expected a JSON {kind.__name__}, got {type(parsed).__name__}")
+        return parsed
+
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default: all")
@@ -49,6 +64,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="KEY[=VALUE][:EFFECT]",
         help="toleration for worker pods (repeatable)",
+    )
+    p.add_argument(
+        "--worker-node-selector-json",
+        type=_json(dict),
+        default={},
+        metavar="JSON",
+        help="nodeSelector for worker pods as a JSON object (how the Helm chart passes it)",
+    )
+    p.add_argument(
+        "--worker-tolerations-json",
+        type=_json(list),
+        default=[],
+        metavar="JSON",
+        help="tolerations for worker pods as a JSON list of Kubernetes tolerations",
     )
     p.add_argument(
         "--worker-allow-private-inputs",
@@ -73,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     defaults = WorkerDefaults(
         image=args.worker_image,
-        node_selector=_pairs(args.worker_node_selector),
-        tolerations=[_toleration(t) for t in args.worker_toleration or []],
+        node_selector={**args.worker_node_selector_json, **_pairs(args.worker_node_selector)},
+        tolerations=[*args.worker_tolerations_json, *(_toleration(t) for t in args.worker_toleration or [])],
         allow_private_inputs=args.worker_allow_private_inputs,
     )
     RUNTIME.settings = Settings(

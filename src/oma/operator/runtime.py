@@ -8,9 +8,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+import kopf
+from lightkube import ALL_NS
 from prometheus_client import start_http_server
 
 from oma.k8s.api import Api, async_client
+from oma.k8s.resources import OmaStackResource, VideoJobResource
 
 from .controller import Controller, Settings
 from .stacks import StackController
@@ -39,6 +42,14 @@ class Runtime:
 
     async def start(self) -> None:
         api = Api(async_client(self.kubeconfig))
+        namespace = (self.settings.namespaces or [ALL_NS])[0]
+        for res in (VideoJobResource, OmaStackResource):
+            if not await api.served(res, namespace):
+                # kopf would quietly serve nothing; a restart (by the Deployment) picks the CRDs up once applied.
+                raise kopf.PermanentError(
+                    f"the {res._api_info.plural}.video.oma.ai CRD is not installed: apply crds/ "
+                    "(kubectl apply --server-side -f crds/) or install the Helm chart, then restart the operator"
+                )
         self._controller = Controller(api, self.settings)
         self._stacks = StackController(api, on_defaults=self._controller.set_stack)
         self._tasks = [
