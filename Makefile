@@ -7,13 +7,14 @@ DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
-        test-integration demo clean
+        test-integration demo clean kind-e2e
 
 help:
 	@echo "make demo          bring the local cluster up and run the demo job end to end"
 	@echo "make test          lint, type-check, unit and integration tests (sets everything up)"
 	@echo "make cluster-up    start (or reuse) the local control plane; prints export KUBECONFIG=..."
 	@echo "make cluster-down  stop every process of the local control plane"
+	@echo "make kind-e2e      with Docker: kind cluster, images, Helm chart, the title-card example end to end"
 
 deps:
 	@bash hack/install-deps.sh
@@ -30,7 +31,8 @@ tools:
 	@bash hack/build-tools.sh >/dev/null
 
 crds: venv
-	$(BIN)/python -m oma.models.crd crds
+	$(BIN)/python -m oma.models.crd crds charts/oma-operator/files/crds
+	$(BIN)/python -m oma.models.chart_values charts/oma-operator/values.schema.json
 
 cluster-up: deps venv tools
 	@$(DEVCLUSTER) up
@@ -59,6 +61,9 @@ test: deps venv tools lint typecheck
 
 demo: deps venv tools
 	@$(BIN)/python hack/demo.py
+
+kind-e2e:
+	@bash hack/kind-e2e.sh
 
 clean: cluster-down
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -69,8 +69,13 @@ fi
 
 if has helm; then
   log "helm $HELM_VERSION"
-  (cd "$tools/helm" && go build -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    -o "$bin/helm.tmp" helm.sh/helm/v3/cmd/helm) && mv "$bin/helm.tmp" "$bin/helm"
+  # The Kubernetes version `helm template` and `helm lint` assume without a cluster (default 1.20 otherwise, which
+  # fails our chart's kubeVersion): the client-go minor Helm v3.21 is built with, as upstream's Makefile sets.
+  hl="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    hl="$hl -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=36"
+  done
+  (cd "$tools/helm" && go build -ldflags "$hl" -o "$bin/helm.tmp" helm.sh/helm/v3/cmd/helm) && mv "$bin/helm.tmp" "$bin/helm"
 fi
 
 for b in "${want[@]}"; do

@@ -48,6 +48,11 @@ def kube(cluster: devcluster.ClusterInfo) -> Client:
     return Client(KubeConfig.from_file(cluster.kubeconfig), field_manager="oma-tests")
 
 
+@pytest.fixture(scope="session")
+def crds(cluster: devcluster.ClusterInfo) -> None:
+    devcluster.install_crds(cluster.kubeconfig)
+
+
 @pytest.fixture
 def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (the real namespace controller finishes the job)."""

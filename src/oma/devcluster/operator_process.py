@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 from .cluster import PROCESS_TAINT_KEY
 
@@ -22,6 +23,10 @@ def free_port() -> int:
 
 class OperatorProcess:
     """Restartable, so tests can kill it mid-run; workers are scheduled onto the process-backed node."""
+
+    # Every instance started in this process: a test that runs another operator (the Helm chart's) pauses them,
+    # because two operators watching the same objects would both act.
+    _started: ClassVar[list[OperatorProcess]] = []
 
     def __init__(
         self, kubeconfig: str, log: Path, extra_args: list[str] | None = None, process_backed: bool = True
@@ -60,12 +65,18 @@ class OperatorProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if self not in OperatorProcess._started:
+            OperatorProcess._started.append(self)
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if time.monotonic() > deadline:
                 self.kill()
                 raise TimeoutError(f"the operator was not healthy within {timeout:.0f}s; see {self.log}")
             time.sleep(0.2)
+
+    @classmethod
+    def running(cls) -> list[OperatorProcess]:
+        return [op for op in cls._started if op.proc is not None and op.proc.poll() is None]
 
     def healthy(self) -> bool:
         assert self.proc is not None

@@ -208,11 +208,12 @@ def render(crd: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[1] if len(argv) > 1 else "crds")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, crd in all_crds().items():
-        (out / name).write_text(render(crd))
-        print(out / name)
+    """Writes every CRD into each directory given (default: crds/)."""
+    for out in map(Path, argv[1:] or ["crds"]):
+        out.mkdir(parents=True, exist_ok=True)
+        for name, crd in all_crds().items():
+            (out / name).write_text(render(crd))
+            print(out / name)
     return 0
 
 

@@ -22,11 +22,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def crds(cluster: devcluster.ClusterInfo) -> None:
-    devcluster.install_crds(cluster.kubeconfig)
-
-
-@pytest.fixture(scope="session")
 def operator(
     cluster: devcluster.ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:

@@ -397,9 +397,9 @@ def test_monitors_are_created_when_prometheus_operator_is_installed(
     assert {"OmaRedisDown", "OmaPostgresDown", "OmaBackupFailed"} <= alerts
 
     patch_stack(kube, namespace, "mon", {"monitoring": {"enabled": False}})
-    wait_for(
-        "monitors removed once monitoring is disabled",
-        lambda: not list(kube.list(ServiceMonitor, namespace=namespace)) or None,
-        timeout=60,
-    )
-    assert not list(kube.list(PrometheusRule, namespace=namespace))
+
+    def monitors_left() -> list[str]:
+        kinds = (ServiceMonitor, PodMonitor, PrometheusRule)
+        return [f"{k.__name__} {o.metadata.name}" for k in kinds for o in kube.list(k, namespace=namespace)]
+
+    wait_for("monitors removed once monitoring is disabled", lambda: not monitors_left() or None, timeout=60)

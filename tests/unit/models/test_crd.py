@@ -7,15 +7,21 @@ from typing import Any
 
 import pytest
 
-from oma.models import crd
+from oma.models import chart_values, crd
 
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.parametrize("directory", ["crds", "charts/oma-operator/files/crds"])
 @pytest.mark.parametrize("name", sorted(crd.all_crds()))
-def test_committed_crd_matches_the_models(name: str) -> None:
-    committed = (REPO / "crds" / name).read_text()
-    assert committed == crd.render(crd.all_crds()[name]), f"crds/{name} drifted from the models: run `make crds`"
+def test_committed_crd_matches_the_models(directory: str, name: str) -> None:
+    committed = (REPO / directory / name).read_text()
+    assert committed == crd.render(crd.all_crds()[name]), f"{directory}/{name} drifted from the models: make crds"
+
+
+def test_chart_values_schema_matches_the_model() -> None:
+    committed = (REPO / "charts/oma-operator/values.schema.json").read_text()
+    assert committed == chart_values.render(), "values.schema.json drifted from oma.models.chart_values: make crds"
 
 
 def walk(node: dict[str, Any], path: str) -> list[str]:

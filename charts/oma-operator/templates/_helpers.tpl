@@ -1,0 +1,110 @@
+{{/* Names, labels and the operator's RBAC rules, shared by the templates. */}}
+
+{{- define "oma-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "oma-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "oma-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "oma-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "oma-operator.labels" -}}
+{{ include "oma-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: oma
+app.kubernetes.io/component: operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "oma-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "oma-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "oma-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "oma-operator.workerImage" -}}
+{{- printf "%s:%s" .Values.worker.image.repository (default .Chart.AppVersion .Values.worker.image.tag) -}}
+{{- end -}}
+
+{{/*
+Every namespaced permission the operator uses, and why; nothing else. Shared by the ClusterRole (all
+namespaces) and the per-namespace Roles (watchNamespaces). No Secret reads: the operator creates the
+OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lists or watches Secrets.
+*/}}
+{{- define "oma-operator.rules" -}}
+# VideoJobs and OmaStacks: watched; status written; finalizers/update lets owner references block deletion
+# where the OwnerReferencesPermissionEnforcement admission plugin is on.
+- apiGroups: [video.oma.ai]
+  resources: [videojobs, omastacks]
+  verbs: [get, list, watch]
+- apiGroups: [video.oma.ai]
+  resources: [videojobs/status, omastacks/status]
+  verbs: [patch]
+- apiGroups: [video.oma.ai]
+  resources: [videojobs/finalizers, omastacks/finalizers]
+  verbs: [update]
+# Worker Jobs (created, suspended, deleted on cancel) and the stacks' backup CronJobs (applied, pruned).
+- apiGroups: [batch]
+  resources: [jobs, cronjobs]
+  verbs: [list, watch, create, patch, delete]
+# The workers' per-namespace identity (ServiceAccount, Role, RoleBinding), applied with server-side apply.
+# Granting the worker's Role needs the operator to hold its rules itself (get videojobs, patch status): it does.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [create, patch]
+# OmaStack children: watched for drift, applied, pruned when the spec stops asking for them.
+- apiGroups: [""]
+  resources: [configmaps, services, persistentvolumeclaims]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [apps]
+  resources: [statefulsets, deployments]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch, create, patch, delete]
+# The stacks' Postgres credentials: created once, replaced on rotation. Never read.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, patch]
+# prometheus-operator objects of a stack; `list` finds out whether its CRDs are installed.
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors, podmonitors, prometheusrules]
+  verbs: [list, create, patch, delete]
+# Events on VideoJobs and OmaStacks (ours and kopf's).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

@@ -1,0 +1,317 @@
+"""The Helm chart against the real control plane: lint, schema, dry-run, install, RBAC, upgrade, uninstall."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.codecs import from_dict
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace
+
+from oma.devcluster import cluster as devcluster
+from oma.devcluster.operator_process import OperatorProcess, free_port
+from oma.k8s.resources import VideoJobResource
+
+from ..conftest import wait_for
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "oma-operator"
+PROCESS_BACKED = devcluster.PROCESS_TAINT_KEY
+
+
+@pytest.fixture(scope="module")
+def tools(cluster: devcluster.ClusterInfo) -> dict[str, str]:
+    bin_dir = devcluster.find_bin_dir()
+    return {"helm": str(bin_dir / "helm"), "kubectl": str(bin_dir / "kubectl"), "kubeconfig": cluster.kubeconfig}
+
+
+def tool_env(tools: dict[str, str]) -> dict[str, str]:
+    # HOME for helm's and kubectl's caches (without it kubectl writes .kube/ into the working directory).
+    return {"KUBECONFIG": tools["kubeconfig"], "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
+
+
+def run(tools: dict[str, str], tool: str, *args: str, stdin: str | None = None, ok: bool = True) -> str:
+    env = tool_env(tools)
+    out = subprocess.run([tools[tool], *args], input=stdin, capture_output=True, text=True, env=env, check=False)
+    if ok and out.returncode != 0:
+        raise AssertionError(f"{tool} {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    if not ok and out.returncode == 0:
+        raise AssertionError(f"{tool} {' '.join(args)} succeeded; it should have failed:\n{out.stdout}")
+    return out.stdout + out.stderr
+
+
+def values_file(tmp: Path, values: dict[str, Any]) -> str:
+    path = tmp / f"values-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def new_namespace(kube: Client, prefix: str) -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kube.create(Namespace(metadata=ObjectMeta(name=name, labels={"oma.dev/test": "true"})))
+    return name
+
+
+@pytest.fixture
+def namespaces(kube: Client) -> Iterator[list[str]]:
+    """Namespaces a test creates with new_namespace(), deleted afterwards."""
+    created: list[str] = []
+    yield created
+    for name in created:
+        try:
+            kube.delete(Namespace, name)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+
+
+@pytest.fixture
+def only_the_charts_operator() -> Iterator[None]:
+    """Pause operators this test session started: the chart's operator must be the only one acting."""
+    paused = OperatorProcess.running()
+    for op in paused:
+        op.stop()
+    yield
+    for op in paused:
+        op.start()
+
+
+def process_backed_values() -> dict[str, Any]:
+    """The operator pod and its workers run as local processes on the oma-local node, on free host ports."""
+    toleration = [{"key": PROCESS_BACKED, "operator": "Exists", "effect": "NoSchedule"}]
+    selector = {PROCESS_BACKED: "true"}
+    return {
+        "image": {"repository": "localhost/oma-operator", "tag": "test"},
+        "nodeSelector": selector,
+        "tolerations": toleration,
+        "worker": {
+            "image": {"repository": "localhost/oma-worker", "tag": "test"},
+            "nodeSelector": selector,
+            "tolerations": toleration,
+        },
+        "metrics": {"port": free_port()},
+        "health": {"port": free_port()},
+        "logFormat": "plain",
+    }
+
+
+# --- static checks ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [[], ["--set", "watchNamespaces={team-a,team-b}"]], ids=["clusterwide", "namespaced"])
+def test_lint_strict(tools: dict[str, str], extra: list[str]) -> None:
+    out = run(tools, "helm", "lint", "--strict", str(CHART), *extra)
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("workerr.image.repository=x", "additional properties 'workerr' not allowed"),
+        ("replicas=2", "/replicas"),
+        ("logFormat=xml", "/logFormat"),
+        ("podDisruptionBudget.maxUnavailable=3", "/podDisruptionBudget/maxUnavailable"),
+    ],
+)
+def test_values_schema_rejects_typos_with_the_path(tools: dict[str, str], setting: str, message: str) -> None:
+    out = run(tools, "helm", "template", "t", str(CHART), "--set", setting, ok=False)
+    assert message in out, out
+
+
+def test_least_privilege_rules(tools: dict[str, str]) -> None:
+    """No wildcard anywhere; Secrets are never readable; cluster-scoped access only to namespaces."""
+    for extra in ([], ["--set", "watchNamespaces={team-a}"]):
+        docs = [d for d in yaml.safe_load_all(run(tools, "helm", "template", "t", str(CHART), *extra)) if d]
+        roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
+        assert roles
+        for role in roles:
+            for rule in role["rules"]:
+                text = json.dumps(rule)
+                assert "*" not in text, f"{role['metadata']['name']}: {rule}"
+                if "secrets" in rule["resources"]:
+                    assert sorted(rule["verbs"]) == ["create", "patch"], rule
+            if role["kind"] == "ClusterRole" and extra:
+                assert role["rules"] == [
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": ["team-a"]}
+                ]
+
+
+@pytest.mark.parametrize("extra", [[], ["--set", "watchNamespaces={NS}"]], ids=["clusterwide", "namespaced"])
+def test_every_rendered_object_is_accepted_by_the_apiserver(
+    tools: dict[str, str], kube: Client, namespaces: list[str], extra: list[str]
+) -> None:
+    release_ns = new_namespace(kube, "chart-dry")
+    namespaces.append(release_ns)
+    extra = [e.replace("NS", release_ns) for e in extra]
+    rendered = run(tools, "helm", "template", "dry", str(CHART), "-n", release_ns, *extra)
+    kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
+    flags = ["--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=oma-tests"]
+    out = run(tools, "kubectl", "apply", *flags, "-n", release_ns, "-f", "-", stdin=rendered)
+    assert out.count("(server dry run)") == len(kinds), out
+
+
+# --- install, run, upgrade, uninstall ----------------------------------------------------------------------------
+
+
+def can_i(tools: dict[str, str], sa: str, *args: str) -> bool:
+    out = subprocess.run(
+        [tools["kubectl"], "auth", "can-i", *args, f"--as={sa}"],
+        capture_output=True,
+        text=True,
+        env=tool_env(tools),
+        check=False,
+    )
+    return out.stdout.strip() == "yes"
+
+
+def title_card(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "video.oma.ai/v1alpha1",
+        "kind": "VideoJob",
+        "metadata": {"name": name},
+        "spec": {
+            "inputs": [{"titleCard": {"text": name, "durationSeconds": 1, "width": 320, "height": 240, "fps": 10}}],
+            "outputs": {"mp4": [{"name": "out", "width": 320, "height": 240, "preset": "ultrafast"}]},
+            "destination": {"claimName": "media"},
+        },
+    }
+
+
+def phase(kube: Client, ns: str, name: str) -> str | None:
+    try:
+        vj = kube.get(VideoJobResource, name, namespace=ns).to_dict()
+    except ApiError:
+        return None
+    return (vj.get("status") or {}).get("phase")  # type: ignore[no-any-return]
+
+
+def deployment_available(kube: Client, ns: str, name: str) -> bool:
+    try:
+        d = kube.get(Deployment, name, namespace=ns)
+    except ApiError:
+        return False
+    return bool(d.status and (d.status.availableReplicas or 0) >= 1)
+
+
+def release_objects(tools: dict[str, str], release: str) -> list[str]:
+    kinds = (
+        "deployments,services,serviceaccounts,roles,rolebindings,poddisruptionbudgets,clusterroles,clusterrolebindings"
+    )
+    out = run(tools, "kubectl", "get", kinds, "-A", "-l", f"app.kubernetes.io/instance={release}", "-o", "name")
+    return [line for line in out.splitlines() if line and "No resources found" not in line]
+
+
+def test_install_runs_the_operator_then_upgrade_and_uninstall(
+    tools: dict[str, str],
+    kube: Client,
+    crds: None,
+    namespaces: list[str],
+    only_the_charts_operator: None,
+    tmp_path: Path,
+) -> None:
+    release, release_ns = "oma-operator", new_namespace(kube, "oma-system")
+    work_ns = new_namespace(kube, "chart-jobs")
+    namespaces += [release_ns, work_ns]
+    values = values_file(tmp_path, process_backed_values())
+    # The session's CRDs were applied without Helm: --take-ownership adopts them (Helm >= 3.17), as a user who
+    # applied crds/ first would do.
+    run(tools, "helm", "install", release, str(CHART), "-n", release_ns, "-f", values, "--take-ownership")
+    for crd in ("videojobs.video.oma.ai", "omastacks.video.oma.ai"):
+        obj = kube.get(CustomResourceDefinition, crd)
+        assert obj.metadata.annotations["helm.sh/resource-policy"] == "keep"
+        assert any(c.type == "Established" and c.status == "True" for c in obj.status.conditions)
+    wait_for("the operator Deployment available", lambda: deployment_available(kube, release_ns, "oma-operator"), 90)
+
+    # The operator in the pod really reconciles: a title card renders through a process-backed worker.
+    kube.create(from_dict(devcluster.claim("media")), namespace=work_ns)
+    kube.create(from_dict(title_card("hello")), namespace=work_ns)
+    wait_for("the chart's operator to finish a VideoJob", lambda: phase(kube, work_ns, "hello") == "Succeeded", 120)
+
+    sa = f"system:serviceaccount:{release_ns}:oma-operator"
+    allowed = [
+        ("list", "videojobs.video.oma.ai", "-A"),
+        ("watch", "omastacks.video.oma.ai", "-A"),
+        ("patch", "videojobs.video.oma.ai", "--subresource=status", "-n", work_ns),
+        ("create", "jobs.batch", "-n", work_ns),
+        ("patch", "statefulsets.apps", "-n", work_ns),
+        ("create", "secrets", "-n", work_ns),
+        ("create", "events", "-n", work_ns),
+        ("get", f"namespaces/{work_ns}"),
+    ]
+    denied = [
+        ("list", "secrets", "-A"),
+        ("get", "secrets", "-n", work_ns),
+        ("delete", f"namespaces/{work_ns}"),
+        ("create", "clusterrolebindings"),
+        ("delete", "customresourcedefinitions"),
+        ("list", "pods", "-A"),
+        ("create", "pods", "-n", work_ns),
+        ("impersonate", "serviceaccounts", "-A"),
+    ]
+    assert [a for a in allowed if not can_i(tools, sa, *a)] == []
+    assert [d for d in denied if can_i(tools, sa, *d)] == []
+
+    # helm upgrade with a changed CRD upgrades it (CRDs are templates, not crds/).
+    upgraded = tmp_path / "chart"
+    shutil.copytree(CHART, upgraded)
+    crd_file = upgraded / "files" / "crds" / "videojobs.video.oma.ai.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    crd["spec"]["versions"][0]["additionalPrinterColumns"].append(
+        {"name": "Upgraded", "type": "string", "jsonPath": ".metadata.name", "priority": 1}
+    )
+    crd_file.write_text(yaml.safe_dump(crd))
+    run(tools, "helm", "upgrade", release, str(upgraded), "-n", release_ns, "-f", values)
+    columns = kube.get(CustomResourceDefinition, "videojobs.video.oma.ai").spec.versions[0].additionalPrinterColumns
+    assert "Upgraded" in [c.name for c in columns]
+    wait_for("the upgraded operator available", lambda: deployment_available(kube, release_ns, "oma-operator"), 90)
+
+    run(tools, "helm", "uninstall", release, "-n", release_ns, "--wait", "--timeout", "90s")
+    wait_for("no object of the release left", lambda: release_objects(tools, release) == [] or None, 60)
+    # Kept on purpose (helm.sh/resource-policy: keep): deleting a CRD deletes every VideoJob in the cluster.
+    assert kube.get(CustomResourceDefinition, "videojobs.video.oma.ai")
+    devcluster.install_crds(tools["kubeconfig"])  # put the models' CRDs back for the tests that follow
+
+
+def test_namespaced_mode_serves_only_its_namespaces(
+    tools: dict[str, str],
+    kube: Client,
+    crds: None,
+    namespaces: list[str],
+    only_the_charts_operator: None,
+    tmp_path: Path,
+) -> None:
+    release_ns, watched, other = (new_namespace(kube, p) for p in ("oma-ns", "team-a", "team-b"))
+    namespaces += [release_ns, watched, other]
+    values = {**process_backed_values(), "watchNamespaces": [watched], "crds": {"install": False}}
+    run(tools, "helm", "install", "scoped", str(CHART), "-n", release_ns, "-f", values_file(tmp_path, values))
+    try:
+        wait_for("the operator available", lambda: deployment_available(kube, release_ns, "scoped-oma-operator"), 90)
+        for ns in (watched, other):
+            kube.create(from_dict(devcluster.claim("media")), namespace=ns)
+            kube.create(from_dict(title_card("scoped")), namespace=ns)
+        wait_for(
+            "the watched namespace's VideoJob to succeed", lambda: phase(kube, watched, "scoped") == "Succeeded", 120
+        )
+        assert phase(kube, other, "scoped") is None  # never touched: no status at all
+
+        sa = f"system:serviceaccount:{release_ns}:scoped-oma-operator"
+        assert can_i(tools, sa, "list", "videojobs.video.oma.ai", "-n", watched)
+        assert can_i(tools, sa, "get", f"namespaces/{watched}")
+        assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-n", other)
+        assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-A")
+        assert not can_i(tools, sa, "get", f"namespaces/{other}")
+    finally:
+        run(tools, "helm", "uninstall", "scoped", "-n", release_ns, "--wait", "--timeout", "90s")
