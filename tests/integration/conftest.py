@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,14 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 from lightkube import Client, KubeConfig
+from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster as devcluster
 
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.2) -> T:
@@ -65,3 +70,26 @@ def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
     except ApiError as e:
         if e.status.code != 404:
             raise
+
+
+@pytest.fixture
+def prometheus_operator_crds(kube: Client, cluster: devcluster.ClusterInfo) -> Iterator[None]:
+    """prometheus-operator's own CRDs (from its Go module), removed again afterwards."""
+    script = REPO / "hack" / "fetch-prometheus-operator-crds.sh"
+    out = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True)
+    names = []
+    for path in sorted(Path(out.stdout.strip().splitlines()[-1]).glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        names.append(crd["metadata"]["name"])
+        kube.apply(from_dict(crd), field_manager="oma-tests", force=True)
+    for name in names:
+        wait_for(
+            f"{name} Established",
+            lambda name=name: any(
+                c.type == "Established" and c.status == "True"
+                for c in (kube.get(CustomResourceDefinition, name).status.conditions or [])
+            ),
+        )
+    yield
+    for name in names:
+        kube.delete(CustomResourceDefinition, name)

@@ -163,6 +163,31 @@ def test_every_rendered_object_is_accepted_by_the_apiserver(
     assert out.count("(server dry run)") == len(kinds), out
 
 
+def test_optional_objects_render_and_are_accepted(
+    tools: dict[str, str], kube: Client, namespaces: list[str], prometheus_operator_crds: None
+) -> None:
+    """ServiceMonitor (with prometheus-operator's real CRDs installed) and NetworkPolicy, when asked for."""
+    release_ns = new_namespace(kube, "chart-opts")
+    namespaces.append(release_ns)
+    options = [
+        "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
+        "--set", "networkPolicy.enabled=true",
+        "--set", "podDisruptionBudget.enabled=false",
+    ]  # fmt: skip
+    rendered = run(tools, "helm", "template", "opts", str(CHART), "-n", release_ns, *options)
+    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    assert "PodDisruptionBudget" not in docs
+    assert docs["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    egress_ports = [p["port"] for rule in docs["NetworkPolicy"]["spec"]["egress"] for p in rule["ports"]]
+    assert {443, 6443, 53} <= set(egress_ports)
+    flags = ["--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=oma-tests"]
+    out = run(tools, "kubectl", "apply", *flags, "-n", release_ns, "-f", "-", stdin=rendered)
+    assert "servicemonitor.monitoring.coreos.com/opts-oma-operator serverside-applied (server dry run)" in out, out
+    refused = run(tools, "helm", "template", "x", str(CHART), "--set", "metrics.service=false", *options[:2], ok=False)
+    assert "metrics.serviceMonitor.enabled needs metrics.service: true" in refused
+
+
 # --- install, run, upgrade, uninstall ----------------------------------------------------------------------------
 
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lightkube import Client
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.batch_v1 import CronJob, Job
@@ -25,11 +20,10 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
-from oma.devcluster import cluster as devcluster
 from oma.k8s.resources import OmaStackResource, PodMonitor, PrometheusRule, ServiceMonitor
 
 from ..conftest import wait_for
-from .conftest import REPO, example, phase_is, videojob
+from .conftest import example, phase_is, videojob
 
 pytestmark = pytest.mark.integration
 
@@ -350,29 +344,6 @@ def test_deleting_the_stack_removes_its_children_and_keeps_data(kube: Client, na
     wait_for("every child garbage-collected", lambda: not children() or None, timeout=60)
     kept = {p.metadata.name for p in kube.list(PersistentVolumeClaim, namespace=namespace)}
     assert {"gone-backups", "data-gone-redis-0", "data-gone-postgres-0"} <= kept  # volumesOnDelete: Retain
-
-
-@pytest.fixture
-def prometheus_operator_crds(kube: Client, cluster: devcluster.ClusterInfo) -> Iterator[None]:
-    """prometheus-operator's own CRDs (from its Go module), removed again afterwards."""
-    script = REPO / "hack" / "fetch-prometheus-operator-crds.sh"
-    out = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True)
-    names = []
-    for path in sorted(Path(out.stdout.strip().splitlines()[-1]).glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        names.append(crd["metadata"]["name"])
-        kube.apply(from_dict(crd), field_manager="oma-tests", force=True)
-    for name in names:
-        wait_for(
-            f"{name} Established",
-            lambda name=name: any(
-                c.type == "Established" and c.status == "True"
-                for c in (kube.get(CustomResourceDefinition, name).status.conditions or [])
-            ),
-        )
-    yield
-    for name in names:
-        kube.delete(CustomResourceDefinition, name)
 
 
 def test_monitors_are_created_when_prometheus_operator_is_installed(
