@@ -74,13 +74,27 @@ def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def prometheus_operator_crds(kube: Client, cluster: devcluster.ClusterInfo) -> Iterator[None]:
-    """prometheus-operator's own CRDs (from its Go module), removed again afterwards."""
+    """prometheus-operator's own CRDs (from its Go module), removed again (and waited for) afterwards."""
     script = REPO / "hack" / "fetch-prometheus-operator-crds.sh"
     out = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True)
-    names = []
-    for path in sorted(Path(out.stdout.strip().splitlines()[-1]).glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        names.append(crd["metadata"]["name"])
+    crds = [yaml.safe_load(p.read_text()) for p in sorted(Path(out.stdout.strip().splitlines()[-1]).glob("*.yaml"))]
+    names = [crd["metadata"]["name"] for crd in crds]
+
+    def terminating_or_gone(name: str) -> str | None:
+        try:
+            crd = kube.get(CustomResourceDefinition, name)
+        except ApiError as e:
+            return "gone" if e.status.code == 404 else None
+        return "terminating" if crd.metadata.deletionTimestamp else None
+
+    def gone(name: str) -> bool:
+        return terminating_or_gone(name) == "gone"
+
+    # Applying over a CRD that is still being deleted would "succeed" and then vanish.
+    for name in names:
+        if terminating_or_gone(name) == "terminating":
+            wait_for(f"{name} to finish terminating", lambda name=name: gone(name))
+    for crd in crds:
         kube.apply(from_dict(crd), field_manager="oma-tests", force=True)
     for name in names:
         wait_for(
@@ -93,3 +107,5 @@ def prometheus_operator_crds(kube: Client, cluster: devcluster.ClusterInfo) -> I
     yield
     for name in names:
         kube.delete(CustomResourceDefinition, name)
+    for name in names:
+        wait_for(f"{name} deleted", lambda name=name: gone(name))

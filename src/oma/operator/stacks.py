@@ -54,6 +54,7 @@ class StackSettings:
     resync_seconds: float = 30.0
     debounce_seconds: float = 0.1
     monitoring_check_seconds: float = 30.0
+    parallel_stacks: int = 8  # stacks reconciled at once; each applies its ~15 children concurrently
 
 
 class StackController:
@@ -74,6 +75,7 @@ class StackController:
         self._retry: dict[Key, tuple[float, float]] = {}
         self._served: dict[str, tuple[float, bool]] = {}
         self._secret_checked: dict[Key, float] = {}
+        self._sem = asyncio.Semaphore(self.settings.parallel_stacks)
 
     # --- fed by the kopf handlers -----------------------------------------------------------------------------
 
@@ -108,6 +110,11 @@ class StackController:
         if event_type == "DELETED":
             children.workloads.pop(child, None)
             children.managed.pop(child, None)
+            if key not in self.stacks:
+                # The stack is gone and this is its garbage collection: forget it once nothing is left.
+                if not children.workloads and not children.managed:
+                    self.children.pop(key, None)
+                return
             if ours:
                 children.deleted.add(child)
         else:
@@ -144,7 +151,8 @@ class StackController:
     async def _reconcile_guarded(self, key: Key) -> None:
         started = time.monotonic()
         try:
-            await self.reconcile(key)
+            async with self._sem:
+                await self.reconcile(key)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -170,19 +178,32 @@ class StackController:
             return
         children = self.children.setdefault(key, _Children())
         restored, children.deleted = children.deleted, set()
-        rotation = await self._credentials(key, stack)
+        errors: list[str] = []  # make the stack not Ready, and retry
+        retry: list[str] = []  # only retry: monitoring and pruning never gate Ready
+        rotation: str | None = None
+        try:
+            rotation = await self._credentials(key, stack)
+        except ApiError as e:
+            errors.append(f"Secret {b.Names(stack.metadata.name).credentials}: {e.status.message}")
         manifests = b.build_children(stack)
         results = await asyncio.gather(*(self.api.apply_manifest(m) for m in manifests), return_exceptions=True)
-        errors = [_describe(m, r) for m, r in zip(manifests, results, strict=True) if isinstance(r, BaseException)]
-        monitoring = await self._monitoring(stack)
+        errors += [_describe(m, r) for m, r in zip(manifests, results, strict=True) if isinstance(r, BaseException)]
+        try:
+            monitoring = await self._monitoring(stack)
+        except ApiError as e:
+            monitoring = Cond("MonitoringReady", False, "ApplyFailed", e.status.message or str(e))
+            retry.append(f"monitoring: {e.status.message}")
         wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
-        await self._prune(stack, children, wanted)
+        try:
+            await self._prune(stack, children, wanted)
+        except ApiError as e:
+            retry.append(f"pruning: {e.status.message}")
         for kind, name in sorted(restored & wanted):
             await self._event(stack, "ChildRestored", f"{kind} {name} was deleted; re-created it as declared")
         parts = [*self._workload_conditions(stack, children), monitoring, self._backups_condition(stack, children)]
         await self._report(key, body, parts, "; ".join(errors) or None, rotation, stack)
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        if errors or retry:
+            raise RuntimeError("; ".join(errors + retry))
 
     # --- pieces ------------------------------------------------------------------------------------------------
 

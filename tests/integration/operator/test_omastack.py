@@ -53,7 +53,15 @@ def ready(kube: Client, ns: str, name: str) -> dict[str, Any] | None:
 def create_stack(kube: Client, ns: str, manifest: dict[str, Any]) -> dict[str, Any]:
     kube.create(from_dict(manifest), namespace=ns)
     name = manifest["metadata"]["name"]
-    return wait_for(f"OmaStack {ns}/{name} Ready", lambda: ready(kube, ns, name), timeout=90)
+    return wait_ready(kube, ns, name)
+
+
+def wait_ready(kube: Client, ns: str, name: str, timeout: float = 90) -> dict[str, Any]:
+    try:
+        return wait_for(f"OmaStack {ns}/{name} Ready", lambda: ready(kube, ns, name), timeout=timeout)
+    except AssertionError as e:
+        status = get_stack(kube, ns, name).get("status")
+        raise AssertionError(f"{e}\nits status: {json.dumps(status, indent=1)}") from None
 
 
 def patch_stack(kube: Client, ns: str, name: str, spec: dict[str, Any]) -> None:
@@ -217,7 +225,7 @@ def test_spec_changes_roll_out_and_prune(kube: Client, namespace: str, operator:
             "backups": {"suspend": True},
         },
     )
-    st = wait_for("generation 2 rolled out and Ready", lambda: ready(kube, namespace, "roll"), timeout=90)
+    st = wait_ready(kube, namespace, "roll")
     redis = kube.get(StatefulSet, "roll-redis", namespace=namespace)
     assert redis.spec.template.spec.containers[0].image == "docker.io/library/redis:7.4.1-bookworm"
     assert redis.status.currentRevision == redis.status.updateRevision and redis.status.readyReplicas == 1
