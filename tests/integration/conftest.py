@@ -59,17 +59,29 @@ def crds(cluster: devcluster.ClusterInfo) -> None:
 
 
 @pytest.fixture
-def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (the real namespace controller finishes the job)."""
-    base = request.node.name.lower().replace("_", "-")[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:6]}"
-    kube.create(Namespace(metadata=ObjectMeta(name=name, labels={"oma.dev/test": "true"})))
-    yield name
-    try:
-        kube.delete(Namespace, name)
-    except ApiError as e:
-        if e.status.code != 404:
-            raise
+def make_namespace(kube: Client) -> Iterator[Callable[[str], str]]:
+    """Fresh namespaces (`prefix-xxxxxx`), deleted after the test (the real namespace controller finishes)."""
+    created: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
+        kube.create(Namespace(metadata=ObjectMeta(name=name, labels={"oma.dev/test": "true"})))
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            kube.delete(Namespace, name)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+
+
+@pytest.fixture
+def namespace(make_namespace: Callable[[str], str], request: pytest.FixtureRequest) -> str:
+    """A fresh namespace named after the test."""
+    return make_namespace(request.node.name.lower().replace("_", "-"))
 
 
 @pytest.fixture

@@ -56,16 +56,21 @@ def job_labels(vj: VideoJob) -> dict[str, str]:
     }
 
 
-def owner_reference(vj: VideoJob) -> dict[str, Any]:
-    assert vj.metadata.uid, "an owner must have a uid"
+def controller_reference(kind: str, name: str, uid: str | None) -> dict[str, Any]:
+    """An ownerReference to one of our objects (VideoJob, OmaStack) as the controlling owner."""
+    assert uid, "an owner must have a uid"
     return {
         "apiVersion": f"{videojob.GROUP}/{videojob.VERSION}",
-        "kind": videojob.KIND,
-        "name": vj.metadata.name,
-        "uid": vj.metadata.uid,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def owner_reference(vj: VideoJob) -> dict[str, Any]:
+    return controller_reference(videojob.KIND, vj.metadata.name, vj.metadata.uid)
 
 
 def _claims(vj: VideoJob) -> list[str]:

@@ -15,7 +15,7 @@ from oma.models import omastack
 from oma.models.omastack import OmaStack
 
 from . import stack_monitoring
-from .builders import LABEL_MANAGED_BY, MANAGER
+from .builders import LABEL_MANAGED_BY, MANAGER, controller_reference
 
 LABEL_STACK = "video.oma.ai/stack"
 LABEL_COMPONENT = "video.oma.ai/component"
@@ -101,15 +101,7 @@ def labels(stack: OmaStack, component: str, app: str) -> dict[str, str]:
 
 
 def owner_reference(stack: OmaStack) -> dict[str, Any]:
-    assert stack.metadata.uid, "an owner must have a uid"
-    return {
-        "apiVersion": f"{omastack.GROUP}/{omastack.VERSION}",
-        "kind": omastack.KIND,
-        "name": stack.metadata.name,
-        "uid": stack.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return controller_reference(omastack.KIND, stack.metadata.name, stack.metadata.uid)
 
 
 def _meta(stack: OmaStack, name: str, component: str, app: str, owned: bool = True) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,8 @@ import yaml
 from lightkube import Client
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.operator_process import OperatorProcess, free_port
@@ -57,25 +55,6 @@ def values_file(tmp: Path, values: dict[str, Any]) -> str:
     path = tmp / f"values-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(yaml.safe_dump(values))
     return str(path)
-
-
-def new_namespace(kube: Client, prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    kube.create(Namespace(metadata=ObjectMeta(name=name, labels={"oma.dev/test": "true"})))
-    return name
-
-
-@pytest.fixture
-def namespaces(kube: Client) -> Iterator[list[str]]:
-    """Namespaces a test creates with new_namespace(), deleted afterwards."""
-    created: list[str] = []
-    yield created
-    for name in created:
-        try:
-            kube.delete(Namespace, name)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
 
 
 @pytest.fixture
@@ -151,10 +130,9 @@ def test_least_privilege_rules(tools: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("extra", [[], ["--set", "watchNamespaces={NS}"]], ids=["clusterwide", "namespaced"])
 def test_every_rendered_object_is_accepted_by_the_apiserver(
-    tools: dict[str, str], kube: Client, namespaces: list[str], extra: list[str]
+    tools: dict[str, str], make_namespace: Callable[[str], str], extra: list[str]
 ) -> None:
-    release_ns = new_namespace(kube, "chart-dry")
-    namespaces.append(release_ns)
+    release_ns = make_namespace("chart-dry")
     extra = [e.replace("NS", release_ns) for e in extra]
     rendered = run(tools, "helm", "template", "dry", str(CHART), "-n", release_ns, *extra)
     kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
@@ -164,11 +142,10 @@ def test_every_rendered_object_is_accepted_by_the_apiserver(
 
 
 def test_optional_objects_render_and_are_accepted(
-    tools: dict[str, str], kube: Client, namespaces: list[str], prometheus_operator_crds: None
+    tools: dict[str, str], make_namespace: Callable[[str], str], prometheus_operator_crds: None
 ) -> None:
     """ServiceMonitor (with prometheus-operator's real CRDs installed) and NetworkPolicy, when asked for."""
-    release_ns = new_namespace(kube, "chart-opts")
-    namespaces.append(release_ns)
+    release_ns = make_namespace("chart-opts")
     options = [
         "--set", "metrics.serviceMonitor.enabled=true",
         "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
@@ -243,13 +220,12 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
     tools: dict[str, str],
     kube: Client,
     crds: None,
-    namespaces: list[str],
+    make_namespace: Callable[[str], str],
     only_the_charts_operator: None,
     tmp_path: Path,
 ) -> None:
-    release, release_ns = "oma-operator", new_namespace(kube, "oma-system")
-    work_ns = new_namespace(kube, "chart-jobs")
-    namespaces += [release_ns, work_ns]
+    release, release_ns = "oma-operator", make_namespace("oma-system")
+    work_ns = make_namespace("chart-jobs")
     values = values_file(tmp_path, process_backed_values())
     # The session's CRDs were applied without Helm: --take-ownership adopts them (Helm >= 3.17), as a user who
     # applied crds/ first would do.
@@ -314,12 +290,11 @@ def test_namespaced_mode_serves_only_its_namespaces(
     tools: dict[str, str],
     kube: Client,
     crds: None,
-    namespaces: list[str],
+    make_namespace: Callable[[str], str],
     only_the_charts_operator: None,
     tmp_path: Path,
 ) -> None:
-    release_ns, watched, other = (new_namespace(kube, p) for p in ("oma-ns", "team-a", "team-b"))
-    namespaces += [release_ns, watched, other]
+    release_ns, watched, other = (make_namespace(p) for p in ("oma-ns", "team-a", "team-b"))
     values = {**process_backed_values(), "watchNamespaces": [watched], "crds": {"install": False}}
     run(tools, "helm", "install", "scoped", str(CHART), "-n", release_ns, "-f", values_file(tmp_path, values))
     try:

@@ -187,8 +187,12 @@ def test_deleted_statefulset_is_restored(kube: Client, namespace: str, operator:
     wait_for("the stack to be Ready again", lambda: ready(kube, namespace, "drift"), timeout=60)
     again = time.monotonic() - started
     print(f"\nRedis StatefulSet re-created {restored:.2f}s after deletion; stack Ready again after {again:.1f}s")
-    events = [e for e in kube.list(Event, namespace=namespace) if e.reason == "ChildRestored"]
-    assert any("StatefulSet drift-redis" in (e.message or "") for e in events)
+
+    def restored_event() -> bool:
+        events = kube.list(Event, namespace=namespace, fields={"involvedObject.name": "drift"})
+        return any(e.reason == "ChildRestored" and "StatefulSet drift-redis" in (e.message or "") for e in events)
+
+    wait_for("a ChildRestored Event on the stack", restored_event, timeout=30)
 
 
 def test_hand_edits_are_reverted(kube: Client, namespace: str, operator: object) -> None:
