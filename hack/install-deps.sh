@@ -9,6 +9,9 @@ packages=(
   ca-certificates
   ffmpeg          # the worker (ffmpeg-python drives Debian's ffmpeg/ffprobe)
   fonts-dejavu-core  # title cards' font
+  postgresql      # OmaStack's backup script and password hook, run against a real server (tests/stack)
+  redis-server    # and the Redis snapshot script
+  redis-tools
 )
 
 missing=()

@@ -316,7 +316,8 @@ def build_redis_statefulset(stack: OmaStack) -> Manifest:
 _ADOPT_SECRET_SCRIPT = """\
 for i in $(seq 1 120); do pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" && break; sleep 1; done
 printf '%s\\n' "ALTER ROLE CURRENT_USER PASSWORD :'pw';" |
-  psql -q -v ON_ERROR_STOP=1 -v pw="$POSTGRES_PASSWORD" -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB"
+  psql -q -v ON_ERROR_STOP=1 -v pw="$POSTGRES_PASSWORD" -h "${PGSOCKET:-/var/run/postgresql}" -U "$POSTGRES_USER" \
+    -d "$POSTGRES_DB"
 """  # noqa: S105 (a shell script, not a password)
 
 
@@ -546,7 +547,7 @@ def build_backups_claim(stack: OmaStack) -> Manifest | None:
 _PRUNE = 'ls -1 "$DIR"/*."$EXT" 2>/dev/null | sort | head -n -"$KEEP" | xargs -r rm -f --'
 _POSTGRES_DUMP = f"""\
 set -eu
-DIR=/backups/postgres EXT=dump
+DIR="${{BACKUP_DIR:-/backups}}/postgres" EXT=dump
 mkdir -p "$DIR"
 ts=$(date -u +%Y%m%dT%H%M%SZ)
 pg_dump --format=custom --no-password --file="$DIR/.$ts.partial"
@@ -556,7 +557,7 @@ echo "wrote $DIR/$ts.$EXT"
 """
 _REDIS_SNAPSHOT = f"""\
 set -eu
-DIR=/backups/redis EXT=rdb
+DIR="${{BACKUP_DIR:-/backups}}/redis" EXT=rdb
 mkdir -p "$DIR"
 ts=$(date -u +%Y%m%dT%H%M%SZ)
 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --rdb "$DIR/.$ts.partial"
