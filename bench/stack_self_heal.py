@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -125,9 +126,15 @@ def main() -> None:
             )
         summary("dashboard replicas edited -> reverted", revert)
         print(f"restore / baseline (medians): {statistics.median(restore) / statistics.median(baseline):.1f}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("oma_omastack_reconciles_total{"):
+                    print(line)
     finally:
-        op.stop()
+        # Gone before the next run starts: a terminating namespace full of stacks would slow that run down.
         kube.delete(Namespace, ns)
+        until("the namespace deleted", lambda: not any(n.metadata.name == ns for n in kube.list(Namespace)), 300, 0.5)
+        op.stop()
 
 
 if __name__ == "__main__":

@@ -70,10 +70,12 @@ class Api:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
 
-    async def apply(self, res: Any, manifest: dict[str, Any]) -> None:
-        """Server-side apply of a full manifest we own (force: we are the only writer of these fields)."""
+    async def apply(self, res: Any, manifest: dict[str, Any]) -> str | None:
+        """Server-side apply of a full manifest we own (force: we are the only writer of these fields).
+
+        Returns the resulting resourceVersion, so a caller can tell the watch's echo of its own write."""
         meta = manifest["metadata"]
-        await self.client.patch(
+        obj = await self.client.patch(
             res,
             meta["name"],
             manifest,
@@ -82,6 +84,7 @@ class Api:
             field_manager=FIELD_MANAGER,
             force=True,
         )
+        return obj.metadata.resourceVersion if obj.metadata else None
 
     async def create(self, res: Any, manifest: dict[str, Any]) -> bool:
         """Create, accepting that it already exists (409): for immutable children with deterministic names.
@@ -96,8 +99,8 @@ class Api:
             raise
         return True
 
-    async def apply_manifest(self, manifest: dict[str, Any]) -> None:
-        await self.apply(resource_for(manifest), manifest)
+    async def apply_manifest(self, manifest: dict[str, Any]) -> str | None:
+        return await self.apply(resource_for(manifest), manifest)
 
     async def create_manifest(self, manifest: dict[str, Any]) -> bool:
         return await self.create(resource_for(manifest), manifest)

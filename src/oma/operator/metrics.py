@@ -27,7 +27,11 @@ def set_phases(counts: dict[str, int]) -> None:
         VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
 
 
-STACK_RECONCILES = Counter("oma_omastack_reconciles_total", "OmaStack reconciles, by result.", ["result"])
+STACK_RECONCILES = Counter(
+    "oma_omastack_reconciles_total",
+    "OmaStack reconciles, by kind (full: apply every child; status: report a child's progress) and result.",
+    ["kind", "result"],
+)
 STACK_RECONCILE_SECONDS = Histogram(
     "oma_omastack_reconcile_duration_seconds",
     "Duration of one OmaStack reconcile (apply every child, prune, report).",

@@ -21,7 +21,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.core.resource_registry import resource_registry
 from pydantic import ValidationError
 
-from oma.k8s.api import Api
+from oma.k8s.api import FIELD_MANAGER, Api
 from oma.k8s.resources import OmaStackResource, PodMonitor, PrometheusRule, ServiceMonitor
 from oma.models.omastack import OmaStack, WorkerDefaultsSpec
 
@@ -42,11 +42,55 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What the last full pass found that a status-only pass reports again."""
+
+    monitoring: Cond
+    error: str | None
+    rotation: str | None
+
+
 @dataclass
 class _Children:
     workloads: dict[ChildKey, Workload] = field(default_factory=dict)
     managed: dict[ChildKey, str] = field(default_factory=dict)  # -> apiVersion, for pruning
     deleted: set[ChildKey] = field(default_factory=set)  # deleted by someone else since the last pass
+    seen: dict[ChildKey, tuple[Any, ...]] = field(default_factory=dict)  # generation, labels, annotations
+    applied: dict[ChildKey, str] = field(default_factory=dict)  # resourceVersion our last apply returned
+    last: _Outcome | None = None
+
+
+def _only_ours(meta: Mapping[str, Any]) -> bool:
+    """Every field but status was written by us: nothing for an apply to put back."""
+    entries = meta.get("managedFields") or []
+    return bool(entries) and all(e.get("manager") == FIELD_MANAGER or e.get("subresource") == "status" for e in entries)
+
+
+def is_edit(
+    event_type: str | None, body: Mapping[str, Any], seen: tuple[Any, ...] | None, applied_rv: str | None
+) -> bool:
+    """Whether a child's event may carry a change an apply must take back (so every child is applied again).
+
+    Not an edit: the echo of our own apply, an object only we have written, a rollout step (generation,
+    labels and annotations as last seen) or a claim being bound. Re-applying every child for each of those
+    would be most of the operator's writes.
+    """
+    meta = body["metadata"]
+    if meta.get("resourceVersion") == applied_rv or _only_ours(meta):
+        return False
+    if event_type != "MODIFIED":
+        return True
+    fingerprint = _fingerprint(body)
+    return not ((fingerprint is not None and fingerprint == seen) or body["kind"] == "PersistentVolumeClaim")
+
+
+def _fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What a hand edit changes. None for kinds without a generation (every change of those counts)."""
+    meta = body["metadata"]
+    if meta.get("generation") is None:
+        return None
+    return (meta["generation"], meta.get("labels") or {}, meta.get("annotations") or {})
 
 
 @dataclass
@@ -69,7 +113,8 @@ class StackController:
         self.on_defaults = on_defaults
         self.stacks: dict[Key, dict[str, Any]] = {}
         self.children: dict[Key, _Children] = {}
-        self.dirty: set[Key] = set()
+        self.dirty: set[Key] = set()  # apply every child, prune, report
+        self.status_dirty: set[Key] = set()  # only a child's status moved: report again
         self.wake = asyncio.Event()
         self.last_pass = time.monotonic()
         self._retry: dict[Key, tuple[float, float]] = {}
@@ -90,7 +135,10 @@ class StackController:
             if self.on_defaults:
                 self.on_defaults(key, None)
             return
+        old = self.stacks.get(key)
         self.stacks[key] = {k: body.get(k) for k in ("apiVersion", "kind", "metadata", "spec", "status")}
+        if old is not None and all(old["metadata"].get(f) == meta.get(f) for f in ("uid", "generation")):
+            return  # the echo of a status write (ours or the worker's): nothing to apply
         if self.on_defaults:
             try:
                 self.on_defaults(key, OmaStack.model_validate(self.stacks[key]).spec.worker_defaults)
@@ -117,11 +165,20 @@ class StackController:
                 return
             if ours:
                 children.deleted.add(child)
+            children.seen.pop(child, None)
+            children.applied.pop(child, None)
         else:
             if body["kind"] in ("StatefulSet", "Deployment"):
                 children.workloads[child] = Workload.from_body(body)
             if ours:
                 children.managed[child] = body["apiVersion"]
+            edit = is_edit(event_type, body, children.seen.get(child), children.applied.get(child))
+            if (fingerprint := _fingerprint(body)) is not None:
+                children.seen[child] = fingerprint
+            if not edit and key in self.stacks:
+                self.status_dirty.add(key)
+                self.wake.set()
+                return
         if key in self.stacks:
             self._poke(key)
 
@@ -144,25 +201,30 @@ class StackController:
                 self.dirty.update(self.stacks)
             due = {k for k, (at, _) in self._retry.items() if at <= now}
             dirty, self.dirty = self.dirty | due, set()
+            status_only, self.status_dirty = self.status_dirty - dirty, set()
             waiting = {k for k, (at, _) in self._retry.items() if at > now}
-            await asyncio.gather(*(self._reconcile_guarded(k) for k in dirty if k in self.stacks and k not in waiting))
+            await asyncio.gather(
+                *(self._reconcile_guarded(k, full=True) for k in dirty if k in self.stacks and k not in waiting),
+                *(self._reconcile_guarded(k, full=False) for k in status_only if k in self.stacks),
+            )
             self.last_pass = time.monotonic()
 
-    async def _reconcile_guarded(self, key: Key) -> None:
+    async def _reconcile_guarded(self, key: Key, full: bool) -> None:
         started = time.monotonic()
+        kind = "full" if full else "status"
         try:
             async with self._sem:
-                await self.reconcile(key)
+                await (self.reconcile(key) if full else self.refresh(key))
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            metrics.STACK_RECONCILES.labels(result="error").inc()
+            metrics.STACK_RECONCILES.labels(kind=kind, result="error").inc()
             _, previous = self._retry.get(key, (0.0, 0.5))
             delay = min(previous * 2, 60.0)
             self._retry[key] = (time.monotonic() + delay, delay)
             log.warning("omastack %s/%s: %s; retrying in %.0fs", key[0], key[1], e, delay)
         else:
-            metrics.STACK_RECONCILES.labels(result="ok").inc()
+            metrics.STACK_RECONCILES.labels(kind=kind, result="ok").inc()
             self._retry.pop(key, None)
         finally:
             metrics.STACK_RECONCILE_SECONDS.observe(time.monotonic() - started)
@@ -187,7 +249,11 @@ class StackController:
             errors.append(f"Secret {b.Names(stack.metadata.name).credentials}: {e.status.message}")
         manifests = b.build_children(stack)
         results = await asyncio.gather(*(self.api.apply_manifest(m) for m in manifests), return_exceptions=True)
-        errors += [_describe(m, r) for m, r in zip(manifests, results, strict=True) if isinstance(r, BaseException)]
+        for m, r in zip(manifests, results, strict=True):
+            if isinstance(r, BaseException):
+                errors.append(_describe(m, r))
+            elif r:
+                children.applied[(m["kind"], m["metadata"]["name"])] = r
         try:
             monitoring = await self._monitoring(stack)
         except ApiError as e:
@@ -200,10 +266,30 @@ class StackController:
             retry.append(f"pruning: {e.status.message}")
         for kind, name in sorted(restored & wanted):
             await self._event(stack, "ChildRestored", f"{kind} {name} was deleted; re-created it as declared")
-        parts = [*self._workload_conditions(stack, children), monitoring, self._backups_condition(stack, children)]
-        await self._report(key, body, parts, "; ".join(errors) or None, rotation, stack)
+        children.last = _Outcome(monitoring, "; ".join(errors) or None, rotation)
+        await self._report_children(key, body, stack, children)
         if errors or retry:
             raise RuntimeError("; ".join(errors + retry))
+
+    async def refresh(self, key: Key) -> None:
+        """Report the children's progress again without writing them (a status-only change)."""
+        body, children = self.stacks.get(key), self.children.get(key)
+        if body is None or children is None or children.last is None:
+            return await self.reconcile(key)
+        try:
+            stack = OmaStack.model_validate(body)
+        except ValidationError:
+            return await self.reconcile(key)
+        await self._report_children(key, body, stack, children)
+
+    async def _report_children(self, key: Key, body: Mapping[str, Any], stack: OmaStack, children: _Children) -> None:
+        assert children.last is not None
+        parts = [
+            *self._workload_conditions(stack, children),
+            children.last.monitoring,
+            self._backups_condition(stack, children),
+        ]
+        await self._report(key, body, parts, children.last.error, children.last.rotation, stack)
 
     # --- pieces ------------------------------------------------------------------------------------------------
 

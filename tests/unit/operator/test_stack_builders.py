@@ -13,6 +13,7 @@ from oma.operator import stack_builders as b
 from oma.operator.builders import WorkerDefaults
 from oma.operator.controller import worker_defaults
 from oma.operator.stack_status import Cond, Workload, merge_conditions, ready_condition, workload_condition
+from oma.operator.stacks import is_edit
 
 
 def stack(**spec: Any) -> OmaStack:
@@ -194,3 +195,33 @@ def test_stack_worker_defaults_layer_over_the_operators() -> None:
     assert merged.image == "img:stack" and merged.limits["memory"] == "8Gi"
     assert merged.requests == WorkerDefaults().requests
     assert worker_defaults(WorkerDefaults(), None) == WorkerDefaults()
+
+
+def child(kind: str = "StatefulSet", generation: int | None = 1, rv: str = "7", **meta: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "s-redis", "resourceVersion": rv, **meta}
+    if generation is not None:
+        metadata["generation"] = generation
+    return {"kind": kind, "metadata": metadata}
+
+
+OURS = [{"manager": "oma-operator", "operation": "Apply"}, {"manager": "kcm", "subresource": "status"}]
+THEIRS = [*OURS, {"manager": "kubectl-edit", "operation": "Update"}]
+
+
+@pytest.mark.parametrize(
+    ("event", "body", "seen", "applied", "edit"),
+    [
+        ("ADDED", child(managedFields=THEIRS), None, "7", False),  # the echo of our own apply
+        ("ADDED", child(managedFields=OURS, rv="8"), None, "7", False),  # only we wrote it
+        ("ADDED", child(managedFields=THEIRS, rv="8"), None, "7", True),  # someone re-created it
+        ("MODIFIED", child(managedFields=THEIRS, rv="8"), (1, {}, {}), "7", False),  # a status/rollout step
+        ("MODIFIED", child(generation=2, managedFields=THEIRS, rv="8"), (1, {}, {}), "7", True),  # spec edited
+        ("MODIFIED", child(managedFields=THEIRS, rv="8", labels={"x": "y"}), (1, {}, {}), "7", True),  # labels
+        ("MODIFIED", child("Service", None, rv="8", managedFields=THEIRS), None, "7", True),  # no generation
+        ("MODIFIED", child("PersistentVolumeClaim", None, rv="8", managedFields=THEIRS), None, None, False),
+    ],
+)
+def test_which_child_events_trigger_a_full_apply(
+    event: str, body: dict[str, Any], seen: tuple[Any, ...] | None, applied: str | None, edit: bool
+) -> None:
+    assert is_edit(event, body, seen, applied) is edit
