@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-# kwok, helm) from the pinned Go modules under hack/tools/ into a per-version cache outside the repo.
+# kwok, helm) and promcheck (Prometheus' own rule and PromQL parser, to check our alert rules) from the pinned
+# Go modules under hack/tools/ into a per-version cache outside the repo.
 # Prints the bin directory as its last line. Rebuilds only when a pin (go.mod/go.sum) or the Go version changes.
 set -euo pipefail
 
@@ -23,11 +24,11 @@ case "$gov" in
 esac
 
 # The cache key covers every input of the build: pins, sums, this script and the toolchain.
-key="$(cat "$tools"/*/go.mod "$tools"/*/go.sum "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
+key="$(cat "$tools"/*/go.mod "$tools"/*/go.sum "$tools"/*/*.go "${BASH_SOURCE[0]}" 2>/dev/null | sha256sum | cut -c1-12)"
 cache="${OMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oma}"
 bin="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$gov-$key/bin"
 
-want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+want=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm promcheck)
 missing=()
 for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -76,6 +77,11 @@ if has helm; then
     hl="$hl -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=36"
   done
   (cd "$tools/helm" && go build -ldflags "$hl" -o "$bin/helm.tmp" helm.sh/helm/v3/cmd/helm) && mv "$bin/helm.tmp" "$bin/helm"
+fi
+
+if has promcheck; then
+  log "promcheck (prometheus $(sed -n 's/.*prometheus\/prometheus \(v[^ ]*\).*/\1/p' "$tools/promcheck/go.mod"))"
+  (cd "$tools/promcheck" && go build -ldflags "-s -w" -o "$bin/promcheck.tmp" .) && mv "$bin/promcheck.tmp" "$bin/promcheck"
 fi
 
 for b in "${want[@]}"; do
