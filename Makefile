@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
-.PHONY: help deps venv tools crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
+.PHONY: help deps venv tools generate crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
         test-integration demo clean kind-e2e
 
 help:
@@ -30,9 +30,13 @@ venv: $(VENV)/.installed
 tools:
 	@bash hack/build-tools.sh >/dev/null
 
-crds: venv
+# Everything generated from the code: CRDs, the chart's values schema, the operator's alerts and dashboard.
+generate: venv
 	$(BIN)/python -m oma.models.crd crds charts/oma-operator/files/crds
 	$(BIN)/python -m oma.models.chart_values charts/oma-operator/values.schema.json
+	$(BIN)/python -m oma.operator.operator_monitoring monitoring charts/oma-operator/files/monitoring
+
+crds: generate
 
 cluster-up: deps venv tools
 	@$(DEVCLUSTER) up

@@ -74,6 +74,19 @@ class ServiceMonitor(_Values):
     interval: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m|h)$", description="Scrape interval.")
 
 
+class PrometheusRule(_Values):
+    enabled: bool = Field(
+        default=False, description="Create a PrometheusRule with the operator's alerts (needs prometheus-operator)."
+    )
+    labels: Labels = Field(default_factory=dict, description="Labels your Prometheus selects rules by.")
+
+
+class GrafanaDashboard(_Values):
+    enabled: bool = Field(default=False, description="Create a ConfigMap with the operator's Grafana dashboard.")
+    label_key: str = Field(default="grafana_dashboard", alias="labelKey", description="Grafana sidecar label.")
+    label_value: str = Field(default="1", alias="labelValue", description="Grafana sidecar label value.")
+
+
 class Metrics(_Values):
     """Prometheus metrics on /metrics."""
 
@@ -81,6 +94,12 @@ class Metrics(_Values):
     service: bool = Field(default=True, description="Create a ClusterIP Service for the metrics port.")
     service_monitor: ServiceMonitor = Field(
         default_factory=ServiceMonitor, alias="serviceMonitor", description="prometheus-operator scraping."
+    )
+    prometheus_rule: PrometheusRule = Field(
+        default_factory=PrometheusRule, alias="prometheusRule", description="The operator's alert rules."
+    )
+    grafana_dashboard: GrafanaDashboard = Field(
+        default_factory=GrafanaDashboard, alias="grafanaDashboard", description="The operator's dashboard."
     )
 
 

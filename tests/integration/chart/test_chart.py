@@ -151,6 +151,8 @@ def test_optional_objects_render_and_are_accepted(
         "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
         "--set", "networkPolicy.enabled=true",
         "--set", "podDisruptionBudget.enabled=false",
+        "--set", "metrics.prometheusRule.enabled=true",
+        "--set", "metrics.grafanaDashboard.enabled=true",
     ]  # fmt: skip
     rendered = run(tools, "helm", "template", "opts", str(CHART), "-n", release_ns, *options)
     docs = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
@@ -160,7 +162,11 @@ def test_optional_objects_render_and_are_accepted(
     assert {443, 6443, 53} <= set(egress_ports)
     flags = ["--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=oma-tests"]
     out = run(tools, "kubectl", "apply", *flags, "-n", release_ns, "-f", "-", stdin=rendered)
-    assert "servicemonitor.monitoring.coreos.com/opts-oma-operator serverside-applied (server dry run)" in out, out
+    for accepted in ("servicemonitor.monitoring.coreos.com", "prometheusrule.monitoring.coreos.com"):
+        assert f"{accepted}/opts-oma-operator serverside-applied (server dry run)" in out, out
+    dashboard = next(d for d in yaml.safe_load_all(rendered) if d and d["metadata"]["name"].endswith("-dashboard"))
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["oma-operator.json"])["uid"] == "oma-operator"
     refused = run(tools, "helm", "template", "x", str(CHART), "--set", "metrics.service=false", *options[:2], ok=False)
     assert "metrics.serviceMonitor.enabled needs metrics.service: true" in refused
 
