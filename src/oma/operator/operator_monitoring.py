@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .grafana import dashboard, panel
+
 # The chart replaces this with its metrics Service's name (the `job` label a ServiceMonitor gives the targets).
 JOB = "OMA_OPERATOR_JOB"
 RUNBOOK = "https://github.com/oma-video/oma/blob/main/docs/runbook.md"
@@ -64,42 +66,20 @@ def alert_rules() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _panel(panel_id: int, title: str, expr: str, legend: str, x: int, y: int, unit: str = "short") -> dict[str, Any]:
-    return {
-        "id": panel_id,
-        "type": "timeseries",
-        "title": title,
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [{"refId": "A", "expr": expr, "legendFormat": legend}],
-    }
-
-
 def grafana_dashboard() -> dict[str, Any]:
     p95 = "histogram_quantile(0.95, sum by (le) (rate({}_bucket[5m])))"
-    return {
-        "uid": "oma-operator",
-        "title": "oma / operator",
-        "tags": ["oma"],
-        "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {
-            "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"}]
-        },
-        "panels": [
-            _panel(1, "VideoJobs by phase", "sum by (phase) (oma_videojobs)", "{{phase}}", 0, 0),
-            _panel(2, "Queued VideoJobs by scope", "sum by (scope) (oma_queue_depth)", "{{scope}}", 12, 0),
-            _panel(3, "VideoJob -> Job p95", p95.format("oma_videojob_to_job_latency_seconds"), "p95", 0, 8, "s"),
-            _panel(4, "Reconcile pass p95", p95.format("oma_reconcile_duration_seconds"), "p95", 12, 8, "s"),
-            _panel(5, "Worker retries", "sum by (failure_class) (rate(oma_videojob_retries_total[5m]))",
-                   "{{failure_class}}", 0, 16, "ops"),
-            _panel(6, "OmaStack reconciles", "sum by (kind, result) (rate(oma_omastack_reconciles_total[5m]))",
-                   "{{kind}} {{result}}", 12, 16, "ops"),
-            _panel(7, "Operator memory", "process_resident_memory_bytes", "{{pod}}", 0, 24, "bytes"),
-            _panel(8, "Events dropped", "increase(oma_events_dropped_total[5m])", "dropped", 12, 24),
-        ],
-    }  # fmt: skip
+    return dashboard("oma-operator", "oma / operator", [
+        panel(1, "VideoJobs by phase", "sum by (phase) (oma_videojobs)", "{{phase}}", 0, 0),
+        panel(2, "Queued VideoJobs by scope", "sum by (scope) (oma_queue_depth)", "{{scope}}", 12, 0),
+        panel(3, "VideoJob -> Job p95", p95.format("oma_videojob_to_job_latency_seconds"), "p95", 0, 8, "s"),
+        panel(4, "Reconcile pass p95", p95.format("oma_reconcile_duration_seconds"), "p95", 12, 8, "s"),
+        panel(5, "Worker retries", "sum by (failure_class) (rate(oma_videojob_retries_total[5m]))",
+              "{{failure_class}}", 0, 16, "ops"),
+        panel(6, "OmaStack reconciles", "sum by (kind, result) (rate(oma_omastack_reconciles_total[5m]))",
+              "{{kind}} {{result}}", 12, 16, "ops"),
+        panel(7, "Operator memory", "process_resident_memory_bytes", "{{pod}}", 0, 24, "bytes"),
+        panel(8, "Events dropped", "increase(oma_events_dropped_total[5m])", "dropped", 12, 24),
+    ])  # fmt: skip
 
 
 def files() -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .grafana import dashboard, panel
+
 
 def _pods(namespace: str, stack: str, component: str) -> str:
     return f'namespace="{namespace}",pod=~"{stack}-{component}-[0-9]+"'
@@ -74,36 +76,18 @@ def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
     ]
 
 
-def _panel(panel_id: int, title: str, expr: str, x: int, y: int, unit: str = "short") -> dict[str, Any]:
-    return {
-        "id": panel_id,
-        "type": "timeseries",
-        "title": title,
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [{"refId": "A", "expr": expr, "legendFormat": "{{pod}}"}],
-    }
-
-
 def grafana_dashboard(namespace: str, stack: str) -> dict[str, Any]:
     redis, postgres = _pods(namespace, stack, "redis"), _pods(namespace, stack, "postgres")
-    return {
-        "uid": f"oma-stack-{namespace}-{stack}"[:40],
-        "title": f"oma / {namespace} / {stack}",
-        "tags": ["oma"],
-        "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {
-            "list": [{"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"}]
-        },
-        "panels": [
-            _panel(1, "Redis up", f"redis_up{{{redis}}}", 0, 0),
-            _panel(2, "Postgres up", f"pg_up{{{postgres}}}", 12, 0),
-            _panel(3, "Redis memory", f"redis_memory_used_bytes{{{redis}}}", 0, 8, "bytes"),
-            _panel(4, "Postgres connections", f"sum(pg_stat_activity_count{{{postgres}}})", 12, 8),
+    return dashboard(
+        f"oma-stack-{namespace}-{stack}"[:40],
+        f"oma / {namespace} / {stack}",
+        [
+            panel(1, "Redis up", f"redis_up{{{redis}}}", "{{pod}}", 0, 0),
+            panel(2, "Postgres up", f"pg_up{{{postgres}}}", "{{pod}}", 12, 0),
+            panel(3, "Redis memory", f"redis_memory_used_bytes{{{redis}}}", "{{pod}}", 0, 8, "bytes"),
+            panel(4, "Postgres connections", f"sum(pg_stat_activity_count{{{postgres}}})", "connections", 12, 8),
             # The operator's own gauges cover every namespace it watches; the queue depth is per stack.
-            _panel(5, "VideoJobs by phase (whole operator)", "sum by (phase) (oma_videojobs)", 0, 16),
-            _panel(6, "Queue depth", f'sum(oma_queue_depth{{scope="{namespace}/stack/{stack}"}})', 12, 16),
+            panel(5, "VideoJobs by phase (whole operator)", "sum by (phase) (oma_videojobs)", "{{phase}}", 0, 16),
+            panel(6, "Queue depth", f'sum(oma_queue_depth{{scope="{namespace}/stack/{stack}"}})', "queued", 12, 16),
         ],
-    }
+    )
