@@ -28,6 +28,7 @@ from oma.models.omastack import WorkerDefaultsSpec
 from oma.models.videojob import VideoJob
 
 from . import builders, metrics, queue
+from .backoff import Backoff
 from .builders import WorkerDefaults
 from .status import TERMINAL, Decision, JobState, QueueSlot, decide
 
@@ -157,7 +158,7 @@ class Controller:
         self._limits: dict[str, tuple[float, int]] = {}
         self._sem = asyncio.Semaphore(settings.write_concurrency)
         self._counted_failures: dict[Key, int] = {}
-        self._retry: dict[Key, tuple[float, float]] = {}  # key -> (not before, last delay)
+        self._retry: Backoff[Key] = Backoff()
         # Events are informative: posted by a few background workers so they never slow admissions down.
         # Like client-go's broadcaster: a bounded queue, and a drop (counted) rather than back-pressure.
         self._events: asyncio.Queue[tuple[dict[str, Any], str, str, bool]] = asyncio.Queue(maxsize=1000)
@@ -171,7 +172,7 @@ class Controller:
         if event_type == "DELETED":
             self.videojobs.pop(key, None)
             self._counted_failures.pop(key, None)
-            self._retry.pop(key, None)
+            self._retry.forget(key)
             self.active.discard(key)
         else:
             raw = _slim(body)
@@ -275,8 +276,8 @@ class Controller:
     async def reconcile_pass(self) -> None:
         dirty, self.dirty = self.dirty, set()
         now = time.monotonic()
-        waiting_retry = {k for k, (due, _) in self._retry.items() if due > now}
-        dirty |= {k for k in self._retry if k not in waiting_retry}
+        waiting_retry = self._retry.waiting(now)
+        dirty |= self._retry.due(now)
         scopes: dict[str, list[queue.Waiting]] = {}
         running: dict[str, int] = {}
         # Only unfinished VideoJobs take part; finished ones can be thousands and never change again.
@@ -317,13 +318,6 @@ class Controller:
         due = [k for k in dirty if k in self.videojobs and k not in waiting_retry]
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in due))
 
-    def _backoff(self, key: Key) -> float:
-        """Exponential back-off per VideoJob (1 s to 60 s): a namespace being deleted must not spin the loop."""
-        _, previous = self._retry.get(key, (0.0, 0.5))
-        delay = min(previous * 2, 60.0)
-        self._retry[key] = (time.monotonic() + delay, delay)
-        return delay
-
     def _phase_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entry in self.videojobs.values():
@@ -358,10 +352,10 @@ class Controller:
                     return
                 await self._apply_decision(key, entry, vj, slot or QueueSlot(admitted=False, limit=0))
             except ApiError as e:
-                delay = self._backoff(key)
+                delay = self._retry.failed(key)  # a namespace being deleted must not spin the loop
                 log.warning("videojob %s/%s: %s; retrying in %.0fs", key[0], key[1], e.status.message, delay)
             else:
-                self._retry.pop(key, None)
+                self._retry.forget(key)
 
     async def _invalid(self, entry: _Entry) -> None:
         meta = entry.body["metadata"]

@@ -27,6 +27,7 @@ from oma.models.omastack import OmaStack, WorkerDefaultsSpec
 
 from . import metrics
 from . import stack_builders as b
+from .backoff import Backoff
 from .builders import LABEL_MANAGED_BY, MANAGER
 from .stack_status import Cond, Workload, merge_conditions, ready_condition, same_conditions, workload_condition
 
@@ -117,7 +118,7 @@ class StackController:
         self.status_dirty: set[Key] = set()  # only a child's status moved: report again
         self.wake = asyncio.Event()
         self.last_pass = time.monotonic()
-        self._retry: dict[Key, tuple[float, float]] = {}
+        self._retry: Backoff[Key] = Backoff()
         self._served: dict[str, tuple[float, bool]] = {}
         self._secret_checked: dict[Key, float] = {}
         self._sem = asyncio.Semaphore(self.settings.parallel_stacks)
@@ -130,7 +131,7 @@ class StackController:
         if event_type == "DELETED":
             self.stacks.pop(key, None)
             self.children.pop(key, None)
-            self._retry.pop(key, None)
+            self._retry.forget(key)
             self._secret_checked.pop(key, None)
             if self.on_defaults:
                 self.on_defaults(key, None)
@@ -199,10 +200,9 @@ class StackController:
             if now - last_resync > self.settings.resync_seconds:
                 last_resync = now
                 self.dirty.update(self.stacks)
-            due = {k for k, (at, _) in self._retry.items() if at <= now}
-            dirty, self.dirty = self.dirty | due, set()
+            dirty, self.dirty = self.dirty | self._retry.due(now), set()
             status_only, self.status_dirty = self.status_dirty - dirty, set()
-            waiting = {k for k, (at, _) in self._retry.items() if at > now}
+            waiting = self._retry.waiting(now)
             await asyncio.gather(
                 *(self._reconcile_guarded(k, full=True) for k in dirty if k in self.stacks and k not in waiting),
                 *(self._reconcile_guarded(k, full=False) for k in status_only if k in self.stacks),
@@ -219,13 +219,11 @@ class StackController:
             raise
         except Exception as e:
             metrics.STACK_RECONCILES.labels(kind=kind, result="error").inc()
-            _, previous = self._retry.get(key, (0.0, 0.5))
-            delay = min(previous * 2, 60.0)
-            self._retry[key] = (time.monotonic() + delay, delay)
+            delay = self._retry.failed(key)
             log.warning("omastack %s/%s: %s; retrying in %.0fs", key[0], key[1], e, delay)
         else:
             metrics.STACK_RECONCILES.labels(kind=kind, result="ok").inc()
-            self._retry.pop(key, None)
+            self._retry.forget(key)
         finally:
             metrics.STACK_RECONCILE_SECONDS.observe(time.monotonic() - started)
 
