@@ -34,7 +34,7 @@ tools:
 generate: venv
 	$(BIN)/python -m oma.models.crd crds charts/oma-operator/files/crds
 	$(BIN)/python -m oma.models.chart_values charts/oma-operator/values.schema.json
-	$(BIN)/python -m oma.operator.operator_monitoring monitoring charts/oma-operator/files/monitoring
+	$(BIN)/python -m oma.operator.monitoring.operator_rules monitoring charts/oma-operator/files/monitoring
 
 crds: generate
 
@@ -54,8 +54,9 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Seconds, and nothing but Python: no ffmpeg, no Postgres, no Go builds.
 test-unit: venv
-	$(BIN)/pytest -m "not integration" tests
+	$(BIN)/pytest -m unit tests
 
 test-integration: deps venv tools
 	$(BIN)/pytest -m integration tests

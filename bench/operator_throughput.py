@@ -31,7 +31,7 @@ from oma.devcluster import cluster
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 from oma.models.videojob import VideoJob
-from oma.operator.builders import WorkerDefaults, build_job
+from oma.operator.videojob.builders import WorkerDefaults, build_job
 
 
 def videojob(name: str, suspend: bool = False) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from oma.models.videojob import VideoJob
-from oma.operator import builders
+from oma.operator.videojob import builders
 from oma.worker.text import FONT
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,1 +1,9 @@
-"""The one adapter that talks to the Kubernetes API (lightkube): client factory, apply, get, status, events."""
+"""The one adapter that talks to the Kubernetes API; the only importer of lightkube in oma's programs."""
+
+from . import kinds
+from .client import Kube, Manifest, SyncKube
+from .config import connection_fields
+from .errors import ApiFailure, Conflict, NotFound
+from .kinds import Kind
+
+__all__ = ["ApiFailure", "Conflict", "Kind", "Kube", "Manifest", "NotFound", "SyncKube", "connection_fields", "kinds"]

@@ -9,12 +9,11 @@ from typing import Any
 
 import kopf
 
-from oma.k8s.api import connection_fields
+from oma.k8s import connection_fields
 from oma.models import omastack, videojob
 
-from .builders import LABEL_MANAGED_BY, MANAGER
+from .common.labels import LABEL_MANAGED_BY, LABEL_STACK, MANAGER
 from .runtime import RUNTIME
-from .stack_builders import LABEL_STACK
 
 
 @kopf.on.startup()
@@ -50,12 +49,12 @@ async def stop(**_: Any) -> None:
 
 @kopf.on.event(videojob.GROUP, videojob.VERSION, videojob.PLURAL)
 async def videojob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.controller.observe_videojob(type, body)
+    RUNTIME.videojobs.observe_videojob(type, body)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER})
 async def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.controller.observe_job(type, body)
+    RUNTIME.videojobs.observe_job(type, body)
 
 
 @kopf.on.event(omastack.GROUP, omastack.VERSION, omastack.PLURAL)
@@ -83,7 +82,7 @@ async def stack_child_event(type: str | None, body: kopf.Body, **_: Any) -> None
 @kopf.on.probe(id="reconcileLoopAgeSeconds")
 async def loop_alive(**_: Any) -> float:
     """Fails the liveness check when a reconcile loop stopped turning (each turns at least every second)."""
-    age = time.monotonic() - min(RUNTIME.controller.last_pass, RUNTIME.stacks.last_pass)
+    age = time.monotonic() - min(RUNTIME.videojobs.last_pass, RUNTIME.stacks.last_pass)
     if age > 30:
         raise kopf.PermanentError(f"a reconcile loop has not run for {age:.0f}s")
     return round(age, 1)
@@ -91,4 +90,4 @@ async def loop_alive(**_: Any) -> float:
 
 @kopf.on.probe(id="lastWatchEventAgeSeconds")
 async def last_event(**_: Any) -> float:
-    return round(time.monotonic() - RUNTIME.controller.last_event, 1)
+    return round(time.monotonic() - RUNTIME.videojobs.last_event, 1)

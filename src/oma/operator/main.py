@@ -12,9 +12,9 @@ from typing import Any
 
 import kopf
 
-from .builders import WorkerDefaults
-from .controller import Settings
 from .runtime import RUNTIME
+from .videojob.builders import WorkerDefaults
+from .videojob.controller import Settings
 
 
 def _pairs(values: list[str] | None) -> dict[str, str]:

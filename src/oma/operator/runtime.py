@@ -1,4 +1,4 @@
-"""The operator's process-wide parts: API client, controller loop, metrics server."""
+"""The operator's process-wide parts: API client, Event poster, both controllers' loops, metrics server."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import os
 from dataclasses import dataclass, field
 
 import kopf
-from lightkube import ALL_NS
 from prometheus_client import start_http_server
 
-from oma.k8s.api import Api, async_client
-from oma.k8s.resources import OmaStackResource, VideoJobResource
+from oma.k8s import Kube, kinds
 
-from .controller import Controller, Settings
-from .stacks import StackController
+from .common.events import EventPoster
+from .omastack.controller import StackController
+from .videojob.controller import Settings, VideoJobController
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +25,14 @@ class Runtime:
     settings: Settings = field(default_factory=Settings)
     metrics_port: int = 8080
     kubeconfig: str | None = None
-    _controller: Controller | None = None
+    _videojobs: VideoJobController | None = None
     _stacks: StackController | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
-    def controller(self) -> Controller:
-        assert self._controller is not None, "the operator has not started"
-        return self._controller
+    def videojobs(self) -> VideoJobController:
+        assert self._videojobs is not None, "the operator has not started"
+        return self._videojobs
 
     @property
     def stacks(self) -> StackController:
@@ -41,19 +40,21 @@ class Runtime:
         return self._stacks
 
     async def start(self) -> None:
-        api = Api(async_client(self.kubeconfig))
-        namespace = (self.settings.namespaces or [ALL_NS])[0]
-        for res in (VideoJobResource, OmaStackResource):
-            if not await api.served(res, namespace):
+        kube = Kube.connect(self.kubeconfig)
+        namespace = self.settings.namespaces[0] if self.settings.namespaces else None
+        for kind in (kinds.VIDEOJOB, kinds.OMASTACK):
+            if not await kube.served(kind, namespace):
                 # kopf would quietly serve nothing; a restart (by the Deployment) picks the CRDs up once applied.
                 raise kopf.PermanentError(
-                    f"the {res._api_info.plural}.video.oma.ai CRD is not installed: apply crds/ "
+                    f"the {kind.plural}.video.oma.ai CRD is not installed: apply crds/ "
                     "(kubectl apply --server-side -f crds/) or install the Helm chart, then restart the operator"
                 )
-        self._controller = Controller(api, self.settings)
-        self._stacks = StackController(api, on_defaults=self._controller.set_stack)
+        events = EventPoster(kube)
+        self._videojobs = VideoJobController(kube, events, self.settings)
+        self._stacks = StackController(kube, events, on_defaults=self._videojobs.set_stack)
         self._tasks = [
-            asyncio.create_task(self._controller.run(), name="oma-videojobs"),
+            asyncio.create_task(events.run(), name="oma-events"),
+            asyncio.create_task(self._videojobs.run(), name="oma-videojobs"),
             asyncio.create_task(self._stacks.run(), name="oma-stacks"),
         ]
         if self.metrics_port:

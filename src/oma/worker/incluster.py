@@ -12,11 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lightkube import Client, KubeConfig
-from lightkube.core.exceptions import ApiError
-from lightkube.types import PatchType
-
-from oma.k8s.resources import VideoJobResource
+from oma.k8s import ApiFailure, SyncKube, kinds
 from oma.models.exitcodes import PERMANENT, Exit
 from oma.models.videojob import Progress, VideoJob
 
@@ -30,24 +26,17 @@ FIELD_MANAGER = "oma-worker"
 class StatusReporter:
     """Patches status.progress at most every `interval` seconds (and on every phase change)."""
 
-    def __init__(self, client: Client, namespace: str, name: str, interval: float = 3.0) -> None:
-        self.client, self.namespace, self.name, self.interval = client, namespace, name, interval
+    def __init__(self, kube: SyncKube, namespace: str, name: str, interval: float = 3.0) -> None:
+        self.kube, self.namespace, self.name, self.interval = kube, namespace, name, interval
         self.last = 0.0
         self.last_phase = ""
         self.terminal = TerminalReporter(sys.stderr)
 
     def patch(self, status: dict[str, Any]) -> None:
         try:
-            self.client.patch(
-                VideoJobResource.Status,
-                self.name,
-                {"status": status},
-                namespace=self.namespace,
-                patch_type=PatchType.MERGE,
-                field_manager=FIELD_MANAGER,
-            )
-        except ApiError as e:  # progress is best effort; the outcome is written with retries below
-            log.warning("status patch failed: %s", e.status.message)
+            self.kube.patch_status(kinds.VIDEOJOB, self.name, status, namespace=self.namespace)
+        except ApiFailure as e:  # progress is best effort; the outcome is written with retries below
+            log.warning("status patch failed: %s", e.message)
 
     def progress(self, progress: Progress) -> None:
         self.terminal.progress(progress)
@@ -67,10 +56,9 @@ def main(allow_private: bool = False) -> int:
             "error: OMA_VIDEOJOB_NAME and OMA_VIDEOJOB_NAMESPACE must be set (the operator sets them)", file=sys.stderr
         )
         return int(Exit.INVALID_SPEC)
-    client = Client(KubeConfig.from_env(), field_manager=FIELD_MANAGER)
-    body = client.get(VideoJobResource, name, namespace=namespace)
-    vj = VideoJob.model_validate(body.to_dict())  # type: ignore[no-untyped-call]
-    reporter = StatusReporter(client, namespace, name)
+    kube = SyncKube.connect(field_manager=FIELD_MANAGER)
+    vj = VideoJob.model_validate(kube.get(kinds.VIDEOJOB, name, namespace=namespace))
+    reporter = StatusReporter(kube, namespace, name)
     root = Path(os.environ.get("OMA_PVC_ROOT", "/mnt/pvc"))
     dest = root / vj.spec.destination.claim_name / vj.spec.destination.path_prefix
     try:

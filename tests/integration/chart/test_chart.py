@@ -24,7 +24,7 @@ from oma.k8s.resources import VideoJobResource
 
 from ..conftest import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "oma-operator"
 PROCESS_BACKED = devcluster.PROCESS_TAINT_KEY

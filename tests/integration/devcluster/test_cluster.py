@@ -11,7 +11,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from ..conftest import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 
 
 def gone(kube: Client, res: type, name: str, namespace: str | None = None) -> bool:

@@ -15,7 +15,7 @@ from oma.devcluster import cluster as devcluster
 
 from ..conftest import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 
 
 def process_job(name: str, script: str, **spec: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from oma.devcluster import cluster as devcluster
 
 from ..conftest import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 
 
 def marked_processes(state: Path) -> list[int]:

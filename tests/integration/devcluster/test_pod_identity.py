@@ -16,7 +16,7 @@ from oma.devcluster import cluster as devcluster
 from ..conftest import wait_for
 from .test_jobs import job_condition, job_pods, process_job
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 
 # Runs inside the pod: an in-cluster request with the mounted token; prints the HTTP status and the reply.
 WHOAMI = r"""

@@ -25,7 +25,7 @@ from oma.k8s.resources import OmaStackResource, PodMonitor, PrometheusRule, Serv
 from ..conftest import wait_for
 from .conftest import example, phase_is, videojob
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.cluster
 
 
 def stack(name: str, **spec: Any) -> dict[str, Any]:

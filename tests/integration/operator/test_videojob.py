@@ -20,7 +20,7 @@ from oma.worker.probe import probe
 from ..conftest import wait_for
 from .conftest import example, get_vj, phase_is, videojob
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator", "media_pvc")]
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator", "media_pvc")]
 
 
 def create(kube: Client, ns: str, manifest: dict[str, Any]) -> None:

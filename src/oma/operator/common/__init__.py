@@ -1,0 +1,1 @@
+"""What both resources' controllers share: labels and ownership, conditions, Events, the loop, pod security."""

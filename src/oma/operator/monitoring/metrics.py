@@ -1,0 +1,53 @@
+"""Prometheus metrics of the operator, served on its metrics port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+VIDEOJOBS = Gauge("oma_videojobs", "VideoJobs known to the operator, by phase.", ["phase"])
+QUEUE_DEPTH = Gauge("oma_queue_depth", "VideoJobs waiting for a concurrency slot, by scope.", ["scope"])
+RECONCILE_SECONDS = Histogram(
+    "oma_reconcile_duration_seconds",
+    "Duration of one reconcile pass over the changed VideoJobs.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TO_JOB_SECONDS = Histogram(
+    "oma_videojob_to_job_latency_seconds",
+    "From first seeing a runnable VideoJob to its Job existing.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+EVENTS_DROPPED = Counter("oma_events_dropped_total", "Kubernetes Events not posted because the queue was full.")
+RETRIES = Counter("oma_videojob_retries_total", "Failed worker attempts, by failure class.", ["failure_class"])
+
+_PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")
+
+
+def set_phases(counts: dict[str, int]) -> None:
+    for phase in _PHASES:
+        VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
+
+
+_queue_scopes: set[str] = set()
+
+
+def set_queue_depths(depths: dict[str, int]) -> None:
+    """Set every scope's depth and drop scopes not given: a scope whose queued jobs all went away (deleted,
+    cancelled, suspended, started) must read 0, not its last value forever (an alert would never clear)."""
+    for scope in _queue_scopes - depths.keys():
+        QUEUE_DEPTH.remove(scope)
+    for scope, depth in depths.items():
+        QUEUE_DEPTH.labels(scope=scope).set(depth)
+    _queue_scopes.clear()
+    _queue_scopes.update(depths)
+
+
+STACK_RECONCILES = Counter(
+    "oma_omastack_reconciles_total",
+    "OmaStack reconciles, by kind (full: apply every child; status: report a child's progress) and result.",
+    ["kind", "result"],
+)
+STACK_RECONCILE_SECONDS = Histogram(
+    "oma_omastack_reconcile_duration_seconds",
+    "Duration of one OmaStack reconcile (apply every child, prune, report).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -1,0 +1,89 @@
+"""Alert rules and the Grafana dashboard of one OmaStack: pure data, scoped to the stack's pods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .grafana import dashboard, panel
+from .rules import alert_rule
+
+
+def _pods(namespace: str, stack: str, component: str) -> str:
+    return f'namespace="{namespace}",pod=~"{stack}-{component}-[0-9]+"'
+
+
+# long: one rule after another, read as a table
+def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
+    """PrometheusRule groups. Exporter metrics come from the PodMonitor; the backup and dashboard rules read
+    kube-state-metrics, which kube-prometheus-stack installs."""
+    redis, postgres = _pods(namespace, stack, "redis"), _pods(namespace, stack, "postgres")
+    where = f"{namespace}/{stack}"
+    scope = {"oma_stack": stack}
+
+    return [
+        {
+            "name": f"oma-stack-{stack}",
+            "rules": [
+                alert_rule(
+                    "OmaRedisDown",
+                    f"max(redis_up{{{redis}}}) < 1 or absent(redis_up{{{redis}}})",
+                    5,
+                    "critical",
+                    f"Redis of OmaStack {where} is down: jobs cannot be queued.",
+                    labels=scope,
+                ),
+                alert_rule(
+                    "OmaPostgresDown",
+                    f"max(pg_up{{{postgres}}}) < 1 or absent(pg_up{{{postgres}}})",
+                    5,
+                    "critical",
+                    f"Postgres of OmaStack {where} is down: the dashboard cannot read or record jobs.",
+                    labels=scope,
+                ),
+                alert_rule(
+                    "OmaDashboardUnavailable",
+                    f'kube_deployment_status_replicas_available{{namespace="{namespace}",'
+                    f'deployment="{stack}-dashboard"}} < 1',
+                    10,
+                    "warning",
+                    f"No dashboard replica of OmaStack {where} is available.",
+                    labels=scope,
+                ),
+                alert_rule(
+                    "OmaBackupFailed",
+                    f'max by (job_name) (kube_job_status_failed{{namespace="{namespace}",'
+                    f'job_name=~"{stack}-backup-.*"}}) > 0',
+                    1,
+                    "warning",
+                    f"A backup Job of OmaStack {where} failed: check its pod's logs.",
+                    labels=scope,
+                ),
+                alert_rule(
+                    "OmaBackupTooOld",
+                    f'time() - max by (cronjob) (kube_cronjob_status_last_successful_time{{namespace="{namespace}",'
+                    f'cronjob=~"{stack}-backup-.*"}}) > 2 * 86400',
+                    30,
+                    "warning",
+                    f"OmaStack {where} has no successful backup in two days.",
+                    labels=scope,
+                ),
+            ],
+        }
+    ]
+
+
+def grafana_dashboard(namespace: str, stack: str) -> dict[str, Any]:
+    redis, postgres = _pods(namespace, stack, "redis"), _pods(namespace, stack, "postgres")
+    return dashboard(
+        f"oma-stack-{namespace}-{stack}"[:40],
+        f"oma / {namespace} / {stack}",
+        [
+            panel(1, "Redis up", f"redis_up{{{redis}}}", "{{pod}}", 0, 0),
+            panel(2, "Postgres up", f"pg_up{{{postgres}}}", "{{pod}}", 12, 0),
+            panel(3, "Redis memory", f"redis_memory_used_bytes{{{redis}}}", "{{pod}}", 0, 8, "bytes"),
+            panel(4, "Postgres connections", f"sum(pg_stat_activity_count{{{postgres}}})", "connections", 12, 8),
+            # The operator's own gauges cover every namespace it watches; the queue depth is per stack.
+            panel(5, "VideoJobs by phase (whole operator)", "sum by (phase) (oma_videojobs)", "{{phase}}", 0, 16),
+            panel(6, "Queue depth", f'sum(oma_queue_depth{{scope="{namespace}/stack/{stack}"}})', "queued", 12, 16),
+        ],
+    )

@@ -1,0 +1,1 @@
+"""OmaStack: a whole platform instance (Redis, Postgres, the dashboard, monitoring, backups) kept as declared."""

@@ -1,0 +1,136 @@
+"""Backups: the dumps' claim and the CronJobs that write pg_dump and Redis RDB snapshots to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oma.models.omastack import OmaStack
+
+from ...common.podsecurity import restricted_container
+from ...common.resources import claim_spec
+from .common import (
+    DATA_UID,
+    POSTGRES_PORT,
+    REDIS_PORT,
+    Manifest,
+    Names,
+    child_meta,
+    labels,
+    pod_security,
+    secret_env,
+    selector,
+)
+
+
+def backups_claim_name(stack: OmaStack) -> str:
+    return stack.spec.backups.destination.pvc.claim_name or Names(stack.metadata.name).backups_claim
+
+
+def build_backups_claim(stack: OmaStack) -> Manifest | None:
+    """The dumps' PVC, unless the user named an existing one. Owned by the stack only when volumesOnDelete is
+    Delete: a retained claim must outlive the stack."""
+    b = stack.spec.backups
+    if not b.enabled or b.destination.pvc.claim_name:
+        return None
+    pvc = b.destination.pvc
+    spec = claim_spec(pvc.size, pvc.storage_class_name)
+    owned = stack.spec.volumes_on_delete == "Delete"
+    meta = child_meta(stack, backups_claim_name(stack), "backups", "oma-backups", owned=owned)
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}
+
+
+# Writes under a hidden partial name and renames, so a failed dump never looks like a good one; then keeps the
+# newest $KEEP files.
+_PRUNE = 'ls -1 "$DIR"/*."$EXT" 2>/dev/null | sort | head -n -"$KEEP" | xargs -r rm -f --'
+_POSTGRES_DUMP = f"""\
+set -eu
+DIR="${{BACKUP_DIR:-/backups}}/postgres" EXT=dump
+mkdir -p "$DIR"
+ts=$(date -u +%Y%m%dT%H%M%SZ)
+pg_dump --format=custom --no-password --file="$DIR/.$ts.partial"
+mv "$DIR/.$ts.partial" "$DIR/$ts.$EXT"
+{_PRUNE}
+echo "wrote $DIR/$ts.$EXT"
+"""
+_REDIS_SNAPSHOT = f"""\
+set -eu
+DIR="${{BACKUP_DIR:-/backups}}/redis" EXT=rdb
+mkdir -p "$DIR"
+ts=$(date -u +%Y%m%dT%H%M%SZ)
+redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --rdb "$DIR/.$ts.partial"
+mv "$DIR/.$ts.partial" "$DIR/$ts.$EXT"
+{_PRUNE}
+echo "wrote $DIR/$ts.$EXT"
+"""
+
+
+def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any]) -> Manifest:
+    b = stack.spec.backups
+    container = {
+        "name": "backup",
+        "image": image,
+        "command": ["sh", "-c", script],
+        "env": [*env, {"name": "KEEP", "value": str(b.retention)}],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": restricted_container(),
+        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    spec: dict[str, Any] = {
+        "schedule": b.schedule,
+        "suspend": b.suspend,
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 3600,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "jobTemplate": {
+            "metadata": {"labels": selector(stack, component)},
+            "spec": {
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": 6 * 3600,
+                "template": {
+                    "metadata": {"labels": labels(stack, component, "oma-backup")},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "enableServiceLinks": False,
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(DATA_UID),
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
+                            {"name": "tmp", "emptyDir": {}},
+                        ],
+                    },
+                },
+            },
+        },
+    }
+    if b.time_zone:
+        spec["timeZone"] = b.time_zone
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": child_meta(stack, name, component, "oma-backup"),
+        "spec": spec,
+    }
+
+
+def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
+    if not stack.spec.backups.enabled:
+        return []
+    n = Names(stack.metadata.name)
+    ns = stack.metadata.namespace
+    pg_env = [
+        {"name": "PGHOST", "value": f"{n.postgres}.{ns}.svc"},
+        {"name": "PGPORT", "value": str(POSTGRES_PORT)},
+        secret_env(stack, "PGUSER", "username"),
+        secret_env(stack, "PGPASSWORD", "password"),
+        secret_env(stack, "PGDATABASE", "database"),
+    ]
+    redis_env = [
+        {"name": "REDIS_HOST", "value": f"{n.redis}.{ns}.svc"},
+        {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
+    ]
+    return [
+        _cronjob(stack, n.backup_postgres, "backup-postgres", stack.spec.postgres.image_ref(), _POSTGRES_DUMP, pg_env),
+        _cronjob(stack, n.backup_redis, "backup-redis", stack.spec.redis.image, _REDIS_SNAPSHOT, redis_env),
+    ]

@@ -1,0 +1,1 @@
+"""VideoJob: one FFmpeg job reconciled into a batch/v1 Job that runs the worker."""

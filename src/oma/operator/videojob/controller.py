@@ -1,0 +1,297 @@
+"""The VideoJob use-case: a level-triggered loop over what the watches told us.
+
+kopf's event handlers feed two in-memory stores (VideoJobs and their Jobs) and wake the loop. One loop
+decides for every VideoJob that changed, so admission under a concurrency limit never races with itself,
+and bursts of events coalesce into one pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from oma.k8s import ApiFailure, Kube, kinds
+from oma.models.omastack import WorkerDefaultsSpec
+from oma.models.videojob import VideoJob
+
+from ..common import clock
+from ..common.events import EventPoster
+from ..common.labels import LABEL_MANAGED_BY, LABEL_VIDEOJOB, MANAGER
+from ..common.loop import ReconcileLoop
+from ..monitoring import metrics
+from . import admission, builders
+from .builders import WorkerDefaults, worker_defaults
+from .cache import Entry, Key, slim, stack_of, stack_scope, summarize, with_status
+from .decide import TERMINAL, JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
+
+log = logging.getLogger(__name__)
+LIMIT_ANNOTATION = "video.oma.ai/max-concurrent-jobs"
+
+
+@dataclass
+class Settings:
+    defaults: WorkerDefaults = field(default_factory=WorkerDefaults)
+    max_concurrent_per_namespace: int = 10
+    write_concurrency: int = 64
+    limit_cache_seconds: float = 30.0
+    namespaces: list[str] | None = None  # None: all namespaces
+    debounce_seconds: float = 0.02
+
+
+class VideoJobController:
+    def __init__(self, kube: Kube, events: EventPoster, settings: Settings) -> None:
+        self.kube, self.events, self.settings = kube, events, settings
+        self.videojobs: dict[Key, Entry] = {}
+        self.active: set[Key] = set()  # VideoJobs that are not finished
+        self.jobs: dict[Key, JobState] = {}
+        self.stacks: dict[Key, WorkerDefaultsSpec] = {}  # fed by the OmaStack controller
+        self.loop: ReconcileLoop[Key] = ReconcileLoop("videojob", settings.debounce_seconds)
+        self.last_event = time.monotonic()
+        self._phases_counted = 0.0
+        self._rbac_done: set[str] = set()
+        self._limits: dict[str, tuple[float, int]] = {}
+        self._sem = asyncio.Semaphore(settings.write_concurrency)
+        self._counted_failures: dict[Key, int] = {}
+
+    # --- fed by the kopf handlers -----------------------------------------------------------------------------
+
+    def observe_videojob(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self.last_event = time.monotonic()
+        if event_type == "DELETED":
+            self.videojobs.pop(key, None)
+            self._counted_failures.pop(key, None)
+            self.loop.backoff.forget(key)
+            self.active.discard(key)
+        else:
+            raw = slim(body)
+            try:
+                summary, error = summarize(VideoJob.model_validate(raw), self.stacks), None
+            except ValidationError as e:
+                summary, error = None, str(e)
+            old = self.videojobs.get(key)
+            entry = self.videojobs[key] = Entry(raw, error, summary, old.first_seen if old else time.monotonic())
+            self._track(key, entry)
+        self.loop.poke(key)
+
+    def _track(self, key: Key, entry: Entry) -> None:
+        if entry.summary is not None and entry.summary.phase not in TERMINAL:
+            self.active.add(key)
+        else:
+            self.active.discard(key)
+
+    def observe_job(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        owner = (meta.get("labels") or {}).get(LABEL_VIDEOJOB)
+        if not owner:
+            return
+        key = (meta["namespace"], owner)
+        self.last_event = time.monotonic()
+        if event_type == "DELETED":
+            self.jobs.pop(key, None)
+        else:
+            self.jobs[key] = JobState.from_body(body)
+        self.loop.poke(key)
+
+    def set_stack(self, stack: Key, defaults: WorkerDefaultsSpec | None) -> None:
+        """An OmaStack appeared, changed or went away: its VideoJobs' priorities, limit and defaults follow."""
+        if defaults is None:
+            if self.stacks.pop(stack, None) is None:
+                return
+        elif self.stacks.get(stack) == defaults:
+            return
+        else:
+            self.stacks[stack] = defaults
+        scope = stack_scope(*stack)
+        for key in list(self.active):
+            entry = self.videojobs.get(key)
+            if entry is None or entry.summary is None or entry.summary.scope != scope:
+                continue
+            vj = entry.vj
+            if vj is not None:
+                entry.summary = summarize(vj, self.stacks)
+            self.loop.poke(key)
+
+    @property
+    def last_pass(self) -> float:
+        return self.loop.last_pass
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    async def prime(self) -> None:
+        """Know every existing Job before the first decision, so a restart never over-admits."""
+        labels = {LABEL_MANAGED_BY: MANAGER}
+        namespaces: list[str | None] = [*self.settings.namespaces] if self.settings.namespaces else [None]
+        for ns in namespaces:
+            for body in await self.kube.list(kinds.JOB, namespace=ns, labels=labels):
+                self.observe_job("ADDED", body)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.prime()
+                break
+            except ApiFailure as e:
+                log.warning("listing Jobs failed (%s); retrying", e.message)
+                await asyncio.sleep(2)
+        await self.loop.run(self.reconcile_pass)
+
+    async def reconcile_pass(self, dirty: set[Key]) -> None:
+        started = time.monotonic()
+        waiting_retry = self.loop.backoff.waiting(started)
+        scopes, running = self._scopes(dirty)
+        if time.monotonic() - self._phases_counted > 5:
+            self._phases_counted = time.monotonic()
+            metrics.set_phases(self._phase_counts())
+        slots: dict[Key, QueueSlot] = {}
+        depths: dict[str, int] = {}
+        # A change anywhere in a namespace (a Job finishing, a VideoJob deleted or cancelled) can free a slot.
+        touched = {k[0] for k in dirty}
+        for scope, waiting in scopes.items():
+            stack = stack_of(scope)
+            if stack is not None and stack not in self.stacks:
+                # Nothing starts without its stack's defaults (image, resources, limit).
+                slots.update({w.key: QueueSlot(admitted=False, missing_stack=stack[1]) for w in waiting})
+                continue
+            slots.update(admission.assign(waiting, running.get(scope, 0), await self._limit(scope)))
+            depths[scope] = sum(1 for w in waiting if not slots[w.key].admitted)
+            if scope.split("/", 1)[0] in touched:
+                # Positions move for everyone in a scope when anything in it changes.
+                dirty.update(w.key for w in waiting)
+        metrics.set_queue_depths(depths)
+        due = [k for k in dirty if k in self.videojobs and k not in waiting_retry]
+        await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in due))
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+    def _scopes(self, dirty: set[Key]) -> tuple[dict[str, list[admission.Waiting]], dict[str, int]]:
+        """Who waits in which queue and how many run there. Only unfinished VideoJobs take part: finished ones
+        can be thousands and never change again. Adds jobs with a queued deadline to `dirty`."""
+        scopes: dict[str, list[admission.Waiting]] = {}
+        running: dict[str, int] = {}
+        for key in list(self.active):
+            entry = self.videojobs.get(key)
+            sm = entry.summary if entry else None
+            if sm is None:
+                continue
+            job = self.jobs.get(key)
+            if job is not None:
+                if not job.finished and not job.suspended:
+                    running[sm.scope] = running.get(sm.scope, 0) + 1
+            elif sm.waits:
+                scopes.setdefault(sm.scope, []).append(admission.Waiting(key, sm.priority, sm.created, sm.uid))
+            if sm.queued_seconds and job is None:
+                dirty.add(key)  # queued deadlines are checked on every pass
+        return scopes, running
+
+    def _phase_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.videojobs.values():
+            phase = (entry.summary.phase if entry.summary else None) or "Pending"
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
+    async def _limit(self, scope: str) -> int:
+        stack = stack_of(scope)
+        if stack is not None and (defaults := self.stacks.get(stack)) and defaults.max_concurrent_jobs:
+            return defaults.max_concurrent_jobs
+        namespace = scope.split("/", 1)[0]
+        cached = self._limits.get(namespace)
+        if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
+            return cached[1]
+        limit = self.settings.max_concurrent_per_namespace
+        value = (await self._namespace_annotations(namespace)).get(LIMIT_ANNOTATION)
+        if value and value.isdigit():
+            limit = int(value)
+        self._limits[namespace] = (time.monotonic(), limit)
+        return limit
+
+    async def _namespace_annotations(self, name: str) -> dict[str, str]:
+        try:
+            ns = await self.kube.get(kinds.NAMESPACE, name)
+        except ApiFailure as e:
+            if e.code in (403, 404):  # no permission to read namespaces (namespaced mode): the default applies
+                return {}
+            raise
+        return dict(ns["metadata"].get("annotations") or {})
+
+    async def _reconcile_one(self, key: Key, slot: QueueSlot | None) -> None:
+        entry = self.videojobs.get(key)
+        if entry is None:
+            return
+        async with self._sem:
+            await self.loop.guarded(key, self._reconcile_entry(key, entry, slot))
+
+    async def _reconcile_entry(self, key: Key, entry: Entry, slot: QueueSlot | None) -> None:
+        vj = entry.vj
+        if vj is None:
+            patch = invalid_spec_status(entry.body.get("status") or {}, entry.error or "", clock.now())
+            if patch is not None:
+                await self.kube.patch_status(kinds.VIDEOJOB, key[1], patch, namespace=key[0])
+            return
+        await self._apply_decision(key, entry, vj, slot or QueueSlot(admitted=False, limit=0))
+
+    async def _apply_decision(self, key: Key, entry: Entry, vj: VideoJob, slot: QueueSlot) -> None:
+        job = self.jobs.get(key)
+        now = clock.now()
+        d = decide(vj, job, slot, now, queued_expired(vj, job, now))
+        ns, name = key
+        if d.create_job:
+            await self._create_job(key, entry, vj)
+        if d.suspend_job is not None and job is not None:
+            await self.kube.patch(kinds.JOB, job.name, {"spec": {"suspend": d.suspend_job}}, namespace=ns)
+        if d.delete_job and job is not None:
+            await self.kube.delete(kinds.JOB, job.name, namespace=ns)
+        if job is not None:
+            self._count_retries(key, vj, job)
+        if d.status:
+            if not await self.kube.patch_status(kinds.VIDEOJOB, name, d.status, namespace=ns):
+                return
+            self._remember_status(key, d.status)
+        if d.event:
+            reason, message, warning = d.event
+            self.events.post(entry.body, reason, message, warning)
+
+    async def _create_job(self, key: Key, entry: Entry, vj: VideoJob) -> None:
+        ns = key[0]
+        await self._ensure_worker_rbac(ns)
+        stack = self.stacks.get((ns, vj.spec.stack_ref.name)) if vj.spec.stack_ref else None
+        manifest = builders.build_job(vj, worker_defaults(self.settings.defaults, stack))
+        # A Job's template is immutable, so there is nothing to apply over an existing one.
+        await self.kube.create(manifest)
+        metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
+        # Count the slot as taken before the Job's watch event arrives.
+        self.jobs[key] = JobState(name=manifest["metadata"]["name"], suspended=vj.spec.suspend)
+
+    def _remember_status(self, key: Key, patch: dict[str, Any]) -> None:
+        """Apply our own patch to the cached object, so the next pass does not repeat it before the watch echo."""
+        entry = self.videojobs.get(key)
+        if entry is None:
+            return
+        body = with_status(entry.body, patch)
+        try:
+            entry.summary = summarize(VideoJob.model_validate(body), self.stacks)
+        except ValidationError:
+            return
+        entry.body = body
+        self._track(key, entry)
+
+    def _count_retries(self, key: Key, vj: VideoJob, job: JobState) -> None:
+        seen = self._counted_failures.get(key, 0)
+        if job.failed > seen:
+            code = vj.status.failure.exit_code if vj.status and vj.status.failure else None
+            metrics.RETRIES.labels(failure_class=failure_class(code)).inc(job.failed - seen)
+            self._counted_failures[key] = job.failed
+
+    async def _ensure_worker_rbac(self, namespace: str) -> None:
+        if namespace in self._rbac_done:
+            return
+        for manifest in builders.build_worker_rbac(namespace):
+            await self.kube.apply(manifest)
+        self._rbac_done.add(namespace)

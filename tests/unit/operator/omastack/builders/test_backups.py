@@ -1,0 +1,30 @@
+"""Backups: which claim the dumps go to, and scripts that are valid shell."""
+
+from __future__ import annotations
+
+import subprocess
+
+from oma.operator.omastack import builders as b
+
+from ..conftest import by_kind, stack
+
+
+def test_retained_backup_claims_are_not_owned_and_existing_claims_are_used() -> None:
+    owned = by_kind(b.build_children(stack(volumesOnDelete="Delete")))[("PersistentVolumeClaim", "s-backups")]
+    assert owned["metadata"]["ownerReferences"]
+    mine = stack(backups={"destination": {"pvc": {"claimName": "nas"}}})
+    kinds = by_kind(b.build_children(mine))
+    assert ("PersistentVolumeClaim", "s-backups") not in kinds
+    volumes = kinds[("CronJob", "s-backup-redis")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    assert volumes[0]["persistentVolumeClaim"]["claimName"] == "nas"
+    assert b.endpoints(mine)["backupsClaim"] == "nas"
+
+
+def test_backup_scripts_are_valid_shell() -> None:
+    for cronjob in b.build_backup_cronjobs(stack()):
+        script = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+        assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
+    postgres = b.build_postgres_statefulset(stack())["spec"]["template"]["spec"]["containers"][0]
+    hook = postgres["lifecycle"]["postStart"]["exec"]["command"][-1]
+    assert subprocess.run(["sh", "-n", "-c", hook], check=False).returncode == 0
+    assert "$POSTGRES_PASSWORD" in hook and "ALTER ROLE" in hook

@@ -1,0 +1,70 @@
+"""Every child of a stack: deterministic, owned, labelled, restricted; optional parts follow the spec."""
+
+from __future__ import annotations
+
+from oma.operator.omastack import builders as b
+
+from ..conftest import by_kind, stack
+
+
+def test_children_are_deterministic_owned_and_labelled() -> None:
+    a, c = b.build_children(stack()), b.build_children(stack())
+    assert a == c
+    for m in a:
+        meta = m["metadata"]
+        assert meta["namespace"] == "ns" and meta["labels"]["video.oma.ai/stack"] == "s"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "oma-operator"
+        if (m["kind"], meta["name"]) != ("PersistentVolumeClaim", "s-backups"):
+            assert meta["ownerReferences"][0]["uid"] == "uid-9"
+    assert set(by_kind(a)) == {
+        ("ConfigMap", "s-redis-config"),
+        ("Service", "s-redis"),
+        ("StatefulSet", "s-redis"),
+        ("Service", "s-postgres"),
+        ("StatefulSet", "s-postgres"),
+        ("Service", "s-dashboard"),
+        ("Deployment", "s-dashboard"),
+        ("HorizontalPodAutoscaler", "s-dashboard"),
+        ("PodDisruptionBudget", "s-dashboard"),
+        ("NetworkPolicy", "s-redis"),
+        ("NetworkPolicy", "s-postgres"),
+        ("PersistentVolumeClaim", "s-backups"),
+        ("CronJob", "s-backup-postgres"),
+        ("CronJob", "s-backup-redis"),
+        ("ConfigMap", "s-grafana-dashboards"),
+    }
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
+    for m in b.build_children(stack()):
+        template = m.get("spec", {}).get("template") or m.get("spec", {}).get("jobTemplate", {}).get("spec", {}).get(
+            "template"
+        )
+        if not template:
+            continue
+        pod = template["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["readOnlyRootFilesystem"] is True, f"{m['metadata']['name']}/{c['name']}"
+
+
+def test_optional_parts_follow_the_spec() -> None:
+    lean = stack(
+        dashboard={"autoscaling": {"enabled": False}, "replicas": 3},
+        backups={"enabled": False},
+        monitoring={"enabled": False},
+        networkPolicies={"enabled": False},
+        redis={"persistence": {"enabled": False}},
+    )
+    kinds = by_kind(b.build_children(lean))
+    assert not [k for k in kinds if k[0] in ("HorizontalPodAutoscaler", "CronJob", "NetworkPolicy")]
+    assert ("ConfigMap", "s-grafana-dashboards") not in kinds and b.build_monitors(lean) == []
+    assert kinds[("Deployment", "s-dashboard")]["spec"]["replicas"] == 3
+    redis = kinds[("StatefulSet", "s-redis")]["spec"]
+    assert (
+        "volumeClaimTemplates" not in redis and {"name": "data", "emptyDir": {}} in redis["template"]["spec"]["volumes"]
+    )
+    assert [c["name"] for c in redis["template"]["spec"]["containers"]] == ["redis"]  # no exporter
