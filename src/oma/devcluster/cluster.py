@@ -580,6 +580,7 @@ def status(state_dir: Path | None = None) -> ClusterInfo | None:
     return info
 
 
+# long: the start order, each step with its wait, reads best in one place
 def up(state_dir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120) -> ClusterInfo:
     """Start the cluster, or return the one already running in `state_dir` (idempotent)."""
     layout = Layout(state_dir or default_state_dir())

@@ -92,16 +92,12 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
     return result
 
 
-def _crd(
-    *,
+def _root_schema(
     kind: str,
-    plural: str,
-    short: list[str],
     spec: type[BaseModel],
     status: type[BaseModel],
     description: str,
-    columns: list[dict[str, Any]],
-    rules: list[dict[str, str]] | None = None,
+    rules: list[dict[str, str]] | None,
 ) -> dict[str, Any]:
     root: dict[str, Any] = {
         "type": "object",
@@ -117,6 +113,21 @@ def _crd(
     }
     if rules:
         root["x-kubernetes-validations"] = rules
+    return root
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    short: list[str],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    description: str,
+    columns: list[dict[str, Any]],
+    rules: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    root = _root_schema(kind, spec, status, description, rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

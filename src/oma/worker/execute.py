@@ -255,12 +255,7 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
     return result
 
 
-def execute(
-    spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
-) -> list[OutputFile]:
-    """Everything the worker does for one job. Raises WorkerError with an exit code on failure."""
-    reporter.progress(Progress(phase="Probing", percent=0))
-    sources = _resolve_sources(spec, volumes, allow_private)
+def _check_writable(dest: Path) -> None:
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest, prefix=".oma-write-check-"):
@@ -268,51 +263,75 @@ def execute(
     except OSError as e:
         raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{dest}: {e.strerror}") from e
 
+
+def _prepare_partials(outputs: list[planner.PlannedOutput]) -> None:
+    """Empty partial files and directories (one per HLS rung) for ffmpeg to write into."""
+    for out in outputs:
+        if out.kind == "mp4":
+            out.partial.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(out.partial, ignore_errors=True)
+            out.partial.mkdir(parents=True)
+            for r in out.renditions:
+                (out.partial / r.name).mkdir()
+
+
+def _remove_partials(outputs: list[planner.PlannedOutput]) -> None:
+    for out in outputs:
+        with contextlib.suppress(OSError):
+            if out.partial.is_dir():
+                shutil.rmtree(out.partial)
+            else:
+                out.partial.unlink(missing_ok=True)
+
+
+def _verify_and_publish(p: planner.Plan, spec: VideoJobSpec, dest: Path) -> list[OutputFile]:
+    results: list[OutputFile] = []
+    for out in p.outputs:
+        if out.kind == "mp4":
+            assert out.rendition is not None
+            info = _verify_video(out.partial, out.rendition, p.expected_seconds)
+            _publish(out.partial, out.final)
+            results.append(_output(out.final, "mp4", dest, info))
+        elif out.kind == "hls":
+            results.extend(_finish_hls(out, p.expected_seconds, dest))
+        else:
+            results.extend(_finish_thumbnails(out, spec, dest))
+    return results
+
+
+def _done(encode_seconds: float, expected_seconds: float) -> Progress:
+    per_minute = encode_seconds / (expected_seconds / 60) if expected_seconds > 0 else None
+    return Progress.model_validate(
+        {
+            "phase": "Done",
+            "percent": 100,
+            "encodeSeconds": round(encode_seconds, 2),
+            "secondsPerOutputMinute": round(per_minute, 2) if per_minute is not None else None,
+        }
+    )
+
+
+def execute(
+    spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
+) -> list[OutputFile]:
+    """Everything the worker does for one job. Raises WorkerError with an exit code on failure."""
+    reporter.progress(Progress(phase="Probing", percent=0))
+    sources = _resolve_sources(spec, volumes, allow_private)
+    _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p = planner.build(spec, sources, Path(work), dest, run_id=uuid.uuid4().hex[:12])
-        for out in p.outputs:
-            if out.kind == "mp4":
-                out.partial.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(out.partial, ignore_errors=True)
-                out.partial.mkdir(parents=True)
-                for r in out.renditions:
-                    (out.partial / r.name).mkdir()
+        _prepare_partials(p.outputs)
         try:
             started = time.monotonic()
             _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter)
             encode_seconds = time.monotonic() - started
             reporter.progress(Progress(phase="Packaging", percent=100))
-            results: list[OutputFile] = []
             reporter.progress(Progress(phase="Publishing", percent=100))
-            for out in p.outputs:
-                if out.kind == "mp4":
-                    assert out.rendition is not None
-                    info = _verify_video(out.partial, out.rendition, p.expected_seconds)
-                    _publish(out.partial, out.final)
-                    results.append(_output(out.final, "mp4", dest, info))
-                elif out.kind == "hls":
-                    results.extend(_finish_hls(out, p.expected_seconds, dest))
-                else:
-                    results.extend(_finish_thumbnails(out, spec, dest))
+            results = _verify_and_publish(p, spec, dest)
         finally:
-            for out in p.outputs:
-                with contextlib.suppress(OSError):
-                    if out.partial.is_dir():
-                        shutil.rmtree(out.partial)
-                    else:
-                        out.partial.unlink(missing_ok=True)
-    per_minute = encode_seconds / (p.expected_seconds / 60) if p.expected_seconds > 0 else None
-    reporter.progress(
-        Progress.model_validate(
-            {
-                "phase": "Done",
-                "percent": 100,
-                "encodeSeconds": round(encode_seconds, 2),
-                "secondsPerOutputMinute": round(per_minute, 2) if per_minute is not None else None,
-            }
-        )
-    )
+            _remove_partials(p.outputs)
+    reporter.progress(_done(encode_seconds, p.expected_seconds))
     return results
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
-from oma.models.videojob import Rendition, TitleCard, VideoJobSpec
+from oma.models.videojob import Hls, Rendition, Thumbnails, TitleCard, VideoJobSpec
 
 from .probe import MediaInfo
 from .text import drawtext_args, write_text_file
@@ -123,11 +123,8 @@ def _source_streams(src: Source, index: int, workdir: Path, input_args: dict[str
     return inp.video, a
 
 
-def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, run_id: str = "0") -> Plan:
-    """The ffmpeg argv (with `-progress pipe:1`) and where each output is written and then published.
-
-    Partial names carry `run_id`, so two jobs (or attempts) writing to one destination never share a file.
-    """
+def _joined(spec: VideoJobSpec, sources: list[Source], workdir: Path) -> tuple[Any, Any]:
+    """One video and one audio stream over every source, trimmed as the spec asks."""
     single_file = len(sources) == 1 and sources[0].title is None
     input_args: dict[str, Any] = {}
     if single_file and spec.trim:
@@ -135,7 +132,6 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, 
         input_args["ss"] = spec.trim.start_seconds
         if spec.trim.duration_seconds is not None:
             input_args["t"] = spec.trim.duration_seconds
-
     pairs = [_source_streams(s, i, workdir, input_args) for i, s in enumerate(sources)]
     if len(pairs) == 1:
         v, a = pairs[0]
@@ -150,49 +146,48 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, 
     if spec.trim and not single_file:
         v = v.trim(start=spec.trim.start_seconds, **_dur(spec)).setpts("PTS-STARTPTS")
         a = a.filter("atrim", start=spec.trim.start_seconds, **_dur(spec)).filter("asetpts", "PTS-STARTPTS")
+    return v, a
 
-    out = spec.outputs
-    hls_rungs = list(out.hls.renditions) if out.hls else []
-    n_video = len(out.mp4) + len(hls_rungs) + (1 if out.thumbnails else 0)
-    n_audio = len(out.mp4) + len(hls_rungs)
-    vs = v.split() if n_video > 1 else None
-    as_ = a.filter_multi_output("asplit", n_audio) if n_audio > 1 else None
-    vi = ai = 0
 
-    def next_v() -> Any:
-        nonlocal vi
-        s = vs[vi] if vs is not None else v
-        vi += 1
-        return s
+class _Branches:
+    """Hands out one branch of the decoded video (and audio) per output: `split` only when there are several."""
 
-    def next_a() -> Any:
-        nonlocal ai
-        s = as_[ai] if as_ is not None else a
-        ai += 1
-        return s
+    def __init__(self, v: Any, a: Any, n_video: int, n_audio: int) -> None:
+        vs = v.split() if n_video > 1 else None
+        as_ = a.filter_multi_output("asplit", n_audio) if n_audio > 1 else None
+        self._v = [vs[i] for i in range(n_video)] if vs is not None else [v]
+        self._a = [as_[i] for i in range(n_audio)] if as_ is not None else [a]
 
-    streams: list[Any] = []
-    planned: list[PlannedOutput] = []
-    for r in out.mp4:
-        partial = dest / f".{r.name}.mp4.{run_id}.partial"
-        stream = ffmpeg.output(
-            _fit(next_v(), r.width, r.height, r.fps),
-            next_a(),
-            str(partial),
-            f="mp4",
-            movflags="+faststart",
-            **_encoder_args(r),
-        )
-        streams.append(stream)
-        planned.append(PlannedOutput("mp4", r.name, partial, dest / f"{r.name}.mp4", rendition=r))
-    if out.hls:
-        hls_partial = dest / f".{out.hls.name}.{run_id}.partial"
-        seg = out.hls.segment_seconds
-        for r in hls_rungs:
-            rung_dir = hls_partial / r.name
-            stream = ffmpeg.output(
-                _fit(next_v(), r.width, r.height, r.fps),
-                next_a(),
+    def video(self) -> Any:
+        return self._v.pop(0)
+
+    def audio(self) -> Any:
+        return self._a.pop(0)
+
+
+def _mp4(r: Rendition, b: _Branches, dest: Path, run_id: str) -> tuple[Any, PlannedOutput]:
+    partial = dest / f".{r.name}.mp4.{run_id}.partial"
+    stream = ffmpeg.output(
+        _fit(b.video(), r.width, r.height, r.fps),
+        b.audio(),
+        str(partial),
+        f="mp4",
+        movflags="+faststart",
+        **_encoder_args(r),
+    )
+    return stream, PlannedOutput("mp4", r.name, partial, dest / f"{r.name}.mp4", rendition=r)
+
+
+def _hls(hls: Hls, b: _Branches, dest: Path, run_id: str) -> tuple[list[Any], PlannedOutput]:
+    partial = dest / f".{hls.name}.{run_id}.partial"
+    seg = hls.segment_seconds
+    streams = []
+    for r in hls.renditions:
+        rung_dir = partial / r.name
+        streams.append(
+            ffmpeg.output(
+                _fit(b.video(), r.width, r.height, r.fps),
+                b.audio(),
                 str(rung_dir / "index.m3u8"),
                 f="hls",
                 hls_time=seg,
@@ -203,22 +198,44 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, 
                 force_key_frames=f"expr:gte(t,n_forced*{seg})",
                 **_encoder_args(r),
             )
-            streams.append(stream)
-        planned.append(
-            PlannedOutput("hls", out.hls.name, hls_partial, dest / out.hls.name, renditions=tuple(hls_rungs))
         )
-    if out.thumbnails:
-        th = out.thumbnails
-        th_partial = dest / f".{th.name}.{run_id}.partial"
-        stream = ffmpeg.output(
-            next_v().filter("fps", fps=f"1/{th.every_seconds}").filter("scale", th.width, -2),
-            str(th_partial / "thumb_%05d.jpg"),
-            f="image2",
-            **{"q:v": 3},
-        )
-        streams.append(stream)
-        planned.append(PlannedOutput("thumbnails", th.name, th_partial, dest / th.name))
+    return streams, PlannedOutput("hls", hls.name, partial, dest / hls.name, renditions=tuple(hls.renditions))
 
+
+def _thumbnails(th: Thumbnails, b: _Branches, dest: Path, run_id: str) -> tuple[Any, PlannedOutput]:
+    partial = dest / f".{th.name}.{run_id}.partial"
+    stream = ffmpeg.output(
+        b.video().filter("fps", fps=f"1/{th.every_seconds}").filter("scale", th.width, -2),
+        str(partial / "thumb_%05d.jpg"),
+        f="image2",
+        **{"q:v": 3},
+    )
+    return stream, PlannedOutput("thumbnails", th.name, partial, dest / th.name)
+
+
+def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, run_id: str = "0") -> Plan:
+    """The ffmpeg argv (with `-progress pipe:1`) and where each output is written and then published.
+
+    Partial names carry `run_id`, so two jobs (or attempts) writing to one destination never share a file.
+    """
+    v, a = _joined(spec, sources, workdir)
+    out = spec.outputs
+    hls_rungs = len(out.hls.renditions) if out.hls else 0
+    branches = _Branches(v, a, len(out.mp4) + hls_rungs + (1 if out.thumbnails else 0), len(out.mp4) + hls_rungs)
+    streams: list[Any] = []
+    planned: list[PlannedOutput] = []
+    for r in out.mp4:
+        stream, po = _mp4(r, branches, dest, run_id)
+        streams.append(stream)
+        planned.append(po)
+    if out.hls:
+        hls_streams, po = _hls(out.hls, branches, dest, run_id)
+        streams += hls_streams
+        planned.append(po)
+    if out.thumbnails:
+        stream, po = _thumbnails(out.thumbnails, branches, dest, run_id)
+        streams.append(stream)
+        planned.append(po)
     cmd = ffmpeg.merge_outputs(*streams).global_args("-nostdin", "-progress", "pipe:1", "-nostats")
     argv = cmd.overwrite_output().compile()
     return Plan(argv=argv, expected_seconds=expected_seconds(spec, sources), outputs=planned)
