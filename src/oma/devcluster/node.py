@@ -46,7 +46,7 @@ from lightkube.resources.core_v1 import (
 from lightkube.types import PatchType
 
 from . import podspec
-from .cluster import PROCESS_NODE, PROVISIONER, STORAGE_CLASS, ClusterInfo, Layout
+from .layout import PROCESS_NODE, PROVISIONER, STORAGE_CLASS, ClusterInfo, Layout
 from .podspec import Mount, PodConfigError
 
 log = logging.getLogger("oma.devnode")
