@@ -27,7 +27,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace
 
-from oma.devcluster import cluster
+from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 from oma.models.videojob import VideoJob
@@ -73,7 +73,7 @@ def make_namespace(kube: Client, prefix: str, limit: int) -> str:
     kube.create(
         from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}})
     )
-    kube.create(from_dict(cluster.claim("media")), namespace=name)
+    kube.create(from_dict(fixtures.claim("media")), namespace=name)
     return name
 
 
@@ -194,7 +194,7 @@ async def main() -> None:
     args = ap.parse_args()
     info = cluster.up()
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
-    cluster.install_crds(info.kubeconfig)
+    fixtures.install_crds(info.kubeconfig)
     client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     log = Path(info.state_dir) / "logs" / "operator-bench.log"
     op = OperatorProcess(info.kubeconfig, log, process_backed=False, extra_args=["--log-format", "json"])

@@ -28,7 +28,7 @@ from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 
-from oma.devcluster import cluster
+from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import OmaStackResource
 
@@ -73,7 +73,7 @@ def main() -> None:
     args = p.parse_args()
 
     info = cluster.status() or cluster.up()
-    cluster.install_crds(info.kubeconfig)
+    fixtures.install_crds(info.kubeconfig)
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     ns = f"bench-stack-{uuid.uuid4().hex[:6]}"
     kube.create(from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))

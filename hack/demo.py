@@ -18,7 +18,7 @@ from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
-from oma.devcluster import cluster
+from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 
@@ -39,9 +39,9 @@ def main() -> int:
     info = cluster.up()
     print(f"cluster: {info.server} (ready in {time.monotonic() - t0:.1f}s); export KUBECONFIG={info.kubeconfig}")
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-demo")
-    cluster.install_crds(info.kubeconfig)
+    fixtures.install_crds(info.kubeconfig)
     kube.apply(from_dict({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
-    kube.apply(from_dict(cluster.claim("media")), namespace=NAMESPACE)
+    kube.apply(from_dict(fixtures.claim("media")), namespace=NAMESPACE)
     job = yaml.safe_load((REPO / "examples" / "title-card.yaml").read_text())
     name = job["metadata"]["name"]
     try:  # a re-run starts from a fresh VideoJob

@@ -20,6 +20,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster as devcluster
+from oma.devcluster import fixtures
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def kube(cluster: devcluster.ClusterInfo) -> Client:
 
 @pytest.fixture(scope="session")
 def crds(cluster: devcluster.ClusterInfo) -> None:
-    devcluster.install_crds(cluster.kubeconfig)
+    fixtures.install_crds(cluster.kubeconfig)
 
 
 @pytest.fixture

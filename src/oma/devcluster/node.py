@@ -1,4 +1,4 @@
-"""The `oma-local` node: runs the pods scheduled to it as local processes, and provisions PVCs as directories.
+"""The `oma-local` node: runs the pods scheduled to it as local processes, from watch event to final status.
 
 This is a small kubelet stand-in for a machine without a container runtime. The real Job controller,
 scheduler and garbage collector do everything else, so Job semantics (backoffLimit, podFailurePolicy,
@@ -9,17 +9,19 @@ activeDeadlineSeconds) are Kubernetes' own. What a process sees, compared with a
   - the ServiceAccount token (TokenRequest, bound to the pod) and CA where in-cluster clients look;
   - KUBERNETES_SERVICE_HOST/PORT pointing at the local apiserver.
 Not enforced: securityContext (processes run as this runner's user), resource limits, image contents.
+
+The runner keeps its own lightkube client instead of the operator's `oma.k8s` adapter, because it plays the
+kubelet (and, in provisioner.py, a storage provisioner) under its own field manager, not the operator.
+Here: the pod watch and each pod's lifecycle; volumes.py, container_env.py and pod_status.py do the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import logging
 import os
-import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -28,69 +30,49 @@ from typing import Any
 
 from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
-from lightkube.models.authentication_v1 import BoundObjectReference, TokenRequestSpec
-from lightkube.models.core_v1 import (
-    HostPathVolumeSource,
-    ObjectReference,
-    PersistentVolumeSpec,
-)
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import (
-    ConfigMap,
-    PersistentVolume,
-    PersistentVolumeClaim,
-    Pod,
-    Secret,
-    ServiceAccount,
-)
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from . import podspec
-from .cluster import PROCESS_NODE, PROVISIONER, STORAGE_CLASS, ClusterInfo, Layout
+from .container_env import container_env
+from .layout import PROCESS_NODE, ClusterInfo, Layout
+from .pod_status import (
+    KILLED,
+    ContainerRun,
+    config_error_status,
+    container_runs,
+    exit_code,
+    exited_runs,
+    pod_phase,
+    running_status,
+    tail_message,
+    terminal_status,
+    timestamp,
+)
 from .podspec import Mount, PodConfigError
+from .provisioner import Provisioner
+from .volumes import container_mounts, stage_volumes
+from .watch import list_watch
 
 log = logging.getLogger("oma.devnode")
 
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # What stands in for a container image: this runner's Python (virtualenv and base) and the oma package.
 IMAGE_PATHS = sorted({sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2])})
 RESTART_BACKOFF_MAX = 10.0
+# What kubelet reports for a container it stopped because its pod was deleted (SIGTERM).
+TERMINATED_BY_DELETE = 143
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp(dt.datetime.now(dt.UTC))
 
 
-@dataclass
-class ContainerRun:
-    name: str
-    image: str
-    started_at: str = ""
-    finished_at: str = ""
-    exit_code: int | None = None
-    restarts: int = 0
-    message: str = ""
-    pid: int | None = None
+@dataclass(frozen=True)
+class ProcessSetup:
+    """What one container's process is started with."""
 
-    def status(self) -> dict[str, Any]:
-        st: dict[str, Any] = {"name": self.name, "image": self.image, "imageID": "", "restartCount": self.restarts}
-        if self.pid is not None:
-            st["containerID"] = f"process://{self.pid}"
-        if self.exit_code is not None:
-            term: dict[str, Any] = {
-                "exitCode": self.exit_code,
-                "reason": podspec.terminated_reason(self.exit_code),
-                "startedAt": self.started_at or None,
-                "finishedAt": self.finished_at,
-            }
-            if self.message:
-                term["message"] = self.message
-            st.update(ready=False, started=False, state={"terminated": term})
-        elif self.started_at:
-            st.update(ready=True, started=True, state={"running": {"startedAt": self.started_at}})
-        else:
-            st.update(ready=False, started=False, state={"waiting": {"reason": self.message or "ContainerCreating"}})
-        return st
+    env: dict[str, str]
+    mounts: list[Mount]
 
 
 @dataclass
@@ -104,6 +86,8 @@ class PodRun:
     task: asyncio.Task[None] | None = None
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     terminating: asyncio.Event = field(default_factory=asyncio.Event)
+    containers: list[ContainerRun] = field(default_factory=list)
+    inits: list[ContainerRun] = field(default_factory=list)
 
 
 class Node:
@@ -116,39 +100,17 @@ class Node:
     # --- watching ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        ready = self.layout.state / "oma-node.ready"
+        """Follow the pods bound to this node; the ready file says the first listing has been handled."""
         first = asyncio.Event()
-        tasks = [
-            asyncio.create_task(self._watch_pods(first)),
-            asyncio.create_task(self._watch_pvcs()),
-            asyncio.create_task(self._watch_pvs()),
-        ]
+        watch = asyncio.create_task(
+            list_watch(self.client, Pod, self._on_pod, first, namespace=ALL_NS, fields={"spec.nodeName": PROCESS_NODE})
+        )
         await first.wait()
-        ready.write_text("ok\n")
+        self.layout.node_ready.write_text("ok\n")
         try:
-            await asyncio.gather(*tasks)
+            await watch
         finally:
-            ready.unlink(missing_ok=True)
-
-    async def _list_watch(self, res: Any, handle: Any, first: asyncio.Event | None = None, **kw: Any) -> None:
-        """List, then watch from the list's resourceVersion; relist after any error (410 Gone included)."""
-        while True:
-            try:
-                listing = self.client.list(res, **kw)
-                async for obj in listing:
-                    await handle("ADDED", obj)
-                if first is not None:
-                    first.set()
-                async for op, obj in self.client.watch(res, resource_version=listing.resourceVersion, **kw):
-                    await handle(op, obj)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("watch of %s failed; relisting", res.__name__)
-                await asyncio.sleep(1)
-
-    async def _watch_pods(self, first: asyncio.Event) -> None:
-        await self._list_watch(Pod, self._on_pod, first, namespace=ALL_NS, fields={"spec.nodeName": PROCESS_NODE})
+            self.layout.node_ready.unlink(missing_ok=True)
 
     async def _on_pod(self, op: str, obj: Pod) -> None:
         pod = obj.to_dict()
@@ -182,50 +144,25 @@ class Node:
 
     async def _run_pod(self, run: PodRun, pod: dict[str, Any]) -> None:
         spec = pod["spec"]
-        restart_policy = spec.get("restartPolicy", "Always")
-        containers = [ContainerRun(c["name"], c.get("image", "")) for c in spec["containers"]]
-        inits = [ContainerRun(c["name"], c.get("image", "")) for c in spec.get("initContainers") or []]
+        run.containers = container_runs(spec["containers"])
+        run.inits = container_runs(spec.get("initContainers") or [])
         try:
-            prepared = await self._prepare_until_ready(run, pod, containers)
-            if prepared is None:
+            setup = await self._prepare_until_ready(run, pod)
+            if setup is None:
                 return
-            env_by_name, mounts_by_name = prepared
-            await self._patch_status(run, self._running_status(pod, containers, inits))
-            deadline = spec.get("activeDeadlineSeconds")
-            work = self._run_all(run, pod, env_by_name, mounts_by_name, containers, inits)
-            try:
-                if deadline:
-                    await asyncio.wait_for(work, timeout=float(deadline))
-                else:
-                    await work
-            except TimeoutError:
-                await self._kill_all(run, grace=float(spec.get("terminationGracePeriodSeconds", 30)))
-                await self._patch_status(
-                    run,
-                    self._terminal_status(
-                        pod,
-                        containers,
-                        inits,
-                        "Failed",
-                        reason="DeadlineExceeded",
-                        message=f"Pod was active on the node longer than the specified deadline ({deadline}s)",
-                    ),
-                )
+            await self._report_running(run)
+            if not await self._run_within_deadline(run, pod, setup) or run.terminating.is_set():
                 return
-            if run.terminating.is_set():
-                return
-            codes = [c.exit_code or 0 for c in [*inits, *containers]]
-            phase = podspec.pod_phase(restart_policy, codes)
-            await self._patch_status(run, self._terminal_status(pod, containers, inits, phase))
+            codes = [c.exit_code or 0 for c in [*run.inits, *run.containers]]
+            phase = pod_phase(spec.get("restartPolicy", "Always"), codes)
+            await self._patch_status(run, terminal_status(run.containers, run.inits, phase, _now()))
         except asyncio.CancelledError:
             await self._kill_all(run, grace=0)
             raise
         except Exception:
             log.exception("pod %s/%s: runner error", run.namespace, run.name)
 
-    async def _prepare_until_ready(
-        self, run: PodRun, pod: dict[str, Any], containers: list[ContainerRun]
-    ) -> tuple[dict[str, dict[str, str]], dict[str, list[Mount]]] | None:
+    async def _prepare_until_ready(self, run: PodRun, pod: dict[str, Any]) -> dict[str, ProcessSetup] | None:
         """Volumes, token, env; missing ConfigMaps/PVCs are retried like kubelet does, bad specs fail the pod."""
         delay = 1.0
         while not run.terminating.is_set():
@@ -233,94 +170,89 @@ class Node:
                 return await self._prepare(run, pod)
             except PodConfigError as e:
                 if e.permanent:
-                    for c in containers:
-                        c.exit_code, c.message, c.finished_at = 128, str(e), _now()
-                    await self._patch_status(
-                        run, self._terminal_status(pod, containers, [], "Failed", reason="StartError", message=str(e))
-                    )
+                    await self._report_start_error(run, str(e))
                     return None
-                for c in containers:
+                for c in run.containers:
                     c.message = "CreateContainerConfigError"
-                await self._patch_status(
-                    run,
-                    {
-                        "status": {
-                            "conditions": [
-                                {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": str(e)}
-                            ],
-                            "containerStatuses": [c.status() for c in containers],
-                        }
-                    },
-                )
+                await self._patch_status(run, config_error_status(run.containers, str(e)))
                 log.info("pod %s/%s not ready to start: %s", run.namespace, run.name, e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_BACKOFF_MAX)
         return None
 
-    async def _run_all(
-        self,
-        run: PodRun,
-        pod: dict[str, Any],
-        envs: dict[str, dict[str, str]],
-        mounts: dict[str, list[Mount]],
-        containers: list[ContainerRun],
-        inits: list[ContainerRun],
-    ) -> None:
+    async def _prepare(self, run: PodRun, pod: dict[str, Any]) -> dict[str, ProcessSetup]:
+        spec = pod["spec"]
+        run.dir.mkdir(parents=True, exist_ok=True)
+        volumes = await stage_volumes(self.client, pod, run.dir)
+        setup = {}
+        for c in [*(spec.get("initContainers") or []), *spec["containers"]]:
+            env = await container_env(self.client, pod, c, self.info.apiserver_port, self.layout.state)
+            podspec.argv(c, env)  # fails the pod up front when there is no command
+            setup[c["name"]] = ProcessSetup(env, container_mounts(c, volumes, env))
+        return setup
+
+    async def _run_within_deadline(self, run: PodRun, pod: dict[str, Any], setup: dict[str, ProcessSetup]) -> bool:
+        """Run the containers; False when activeDeadlineSeconds ended the pod first (it is reported Failed)."""
+        spec = pod["spec"]
+        deadline = spec.get("activeDeadlineSeconds")
+        work = self._run_all(run, pod, setup)
+        try:
+            if deadline:
+                await asyncio.wait_for(work, timeout=float(deadline))
+            else:
+                await work
+        except TimeoutError:
+            await self._kill_all(run, grace=float(spec.get("terminationGracePeriodSeconds", 30)))
+            message = f"Pod was active on the node longer than the specified deadline ({deadline}s)"
+            status = terminal_status(
+                run.containers, run.inits, "Failed", _now(), reason="DeadlineExceeded", message=message
+            )
+            await self._patch_status(run, status)
+            return False
+        return True
+
+    async def _run_all(self, run: PodRun, pod: dict[str, Any], setup: dict[str, ProcessSetup]) -> None:
+        """Init containers one after another, then every container together."""
         spec = pod["spec"]
         restart_policy = spec.get("restartPolicy", "Always")
         by_name = {c["name"]: c for c in [*(spec.get("initContainers") or []), *spec["containers"]]}
-        for cr in inits:
-            code = await self._run_with_restarts(
-                run, pod, by_name[cr.name], cr, envs, mounts, restart_policy, containers, inits
-            )
+        for cr in run.inits:
+            code = await self._run_with_restarts(run, by_name[cr.name], cr, setup[cr.name], restart_policy)
             if code != 0 or run.terminating.is_set():
-                for c in containers:
-                    c.exit_code, c.finished_at, c.message = 1, _now(), f"init container {cr.name} failed"
+                now = _now()
+                for c in run.containers:
+                    c.exit_code, c.finished_at, c.message = 1, now, f"init container {cr.name} failed"
                 return
         await asyncio.gather(
             *(
-                self._run_with_restarts(run, pod, by_name[cr.name], cr, envs, mounts, restart_policy, containers, inits)
-                for cr in containers
+                self._run_with_restarts(run, by_name[cr.name], cr, setup[cr.name], restart_policy)
+                for cr in run.containers
             )
         )
 
     async def _run_with_restarts(
-        self,
-        run: PodRun,
-        pod: dict[str, Any],
-        container: dict[str, Any],
-        cr: ContainerRun,
-        envs: dict[str, dict[str, str]],
-        mounts: dict[str, list[Mount]],
-        restart_policy: str,
-        containers: list[ContainerRun],
-        inits: list[ContainerRun],
+        self, run: PodRun, container: dict[str, Any], cr: ContainerRun, setup: ProcessSetup, restart_policy: str
     ) -> int:
         backoff = 1.0
         while True:
-            code = await self._run_container(run, container, cr, envs[cr.name], mounts[cr.name])
+            code = await self._run_container(run, container, cr, setup)
             restart = not run.terminating.is_set() and (
                 restart_policy == "Always" or (restart_policy == "OnFailure" and code != 0)
             )
             if not restart:
                 return code
-            await self._patch_status(run, self._running_status(pod, containers, inits))
+            await self._report_running(run)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
             cr.restarts += 1
             cr.exit_code = None
 
     async def _run_container(
-        self,
-        run: PodRun,
-        container: dict[str, Any],
-        cr: ContainerRun,
-        env: dict[str, str],
-        mounts: list[Mount],
+        self, run: PodRun, container: dict[str, Any], cr: ContainerRun, setup: ProcessSetup
     ) -> int:
-        args = podspec.argv(container, env)
+        args = podspec.argv(container, setup.env)
         logfile = run.dir / f"{cr.name}.log"
-        script = podspec.mount_script(mounts, container.get("workingDir"), IMAGE_PATHS)
+        script = podspec.mount_script(setup.mounts, container.get("workingDir"), IMAGE_PATHS)
         cmd = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", *args]
         with logfile.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
@@ -328,7 +260,7 @@ class Node:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
-                env=env,
+                env=setup.env,
                 start_new_session=True,
                 cwd=run.dir,
             )
@@ -337,71 +269,35 @@ class Node:
         log.info("pod %s/%s container %s: started pid %d: %s", run.namespace, run.name, cr.name, proc.pid, args)
         rc = await proc.wait()
         run.procs.pop(cr.name, None)
-        code = podspec.exit_code(rc)
+        code = exit_code(rc)
         cr.exit_code, cr.finished_at = code, _now()
         if code != 0 and container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            cr.message = podspec.tail_message(logfile.read_text(errors="replace"))
+            cr.message = tail_message(logfile.read_text(errors="replace"))
         log.info("pod %s/%s container %s: exited %d", run.namespace, run.name, cr.name, code)
         return code
 
-    # --- status ---------------------------------------------------------------------------------------------
+    # --- reporting ------------------------------------------------------------------------------------------
 
-    def _running_status(
-        self, pod: dict[str, Any], containers: list[ContainerRun], inits: list[ContainerRun]
-    ) -> dict[str, Any]:
+    async def _report_running(self, run: PodRun) -> None:
         now = _now()
-        ready = "True" if all(c.exit_code is None for c in containers) else "False"
-        conds = [
-            {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": now},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": ready, "lastTransitionTime": now},
-            {"type": "Ready", "status": ready, "lastTransitionTime": now},
-        ]
-        for c in containers:
-            if not c.started_at:
-                c.started_at = now
-        return {
-            "status": {
-                "phase": "Running",
-                "hostIP": "127.0.0.1",
-                "hostIPs": [{"ip": "127.0.0.1"}],
-                "podIP": "127.0.0.1",
-                "podIPs": [{"ip": "127.0.0.1"}],
-                "startTime": now,
-                "conditions": conds,
-                "containerStatuses": [c.status() for c in containers],
-                "initContainerStatuses": [c.status() for c in inits],
-            }
-        }
+        # A container counts as started from the pod's first Running report, so its startedAt is never empty.
+        for c in run.containers:
+            c.started_at = c.started_at or now
+        await self._patch_status(run, running_status(run.containers, run.inits, now))
 
-    def _terminal_status(
-        self,
-        pod: dict[str, Any],
-        containers: list[ContainerRun],
-        inits: list[ContainerRun],
-        phase: str,
-        reason: str | None = None,
-        message: str | None = None,
-    ) -> dict[str, Any]:
+    async def _report_start_error(self, run: PodRun, message: str) -> None:
         now = _now()
-        for c in containers:
-            if c.exit_code is None:
-                c.exit_code, c.finished_at = 137, now
-        cond_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
-        status: dict[str, Any] = {
-            "phase": phase,
-            "conditions": [
-                {"type": "ContainersReady", "status": "False", "reason": cond_reason, "lastTransitionTime": now},
-                {"type": "Ready", "status": "False", "reason": cond_reason, "lastTransitionTime": now},
-            ],
-            "containerStatuses": [c.status() for c in containers],
-            "initContainerStatuses": [c.status() for c in inits],
-        }
-        if reason:
-            status["reason"] = reason
-        if message:
-            status["message"] = message
-        return {"status": status}
+        for c in run.containers:
+            c.exit_code, c.message, c.finished_at = 128, message, now
+        status = terminal_status(run.containers, [], "Failed", now, reason="StartError", message=message)
+        await self._patch_status(run, status)
+
+    async def _report_lost(self, pod: dict[str, Any]) -> None:
+        meta, now = pod["metadata"], _now()
+        message = "the process-backed node restarted and lost this process"
+        lost = exited_runs(pod["spec"]["containers"], KILLED, now, message)
+        run = PodRun(meta["namespace"], meta["name"], meta["uid"], Path())
+        await self._patch_status(run, terminal_status(lost, [], "Failed", now, reason="ProcessLost", message=message))
 
     async def _patch_status(self, run: PodRun, patch: dict[str, Any]) -> None:
         try:
@@ -411,23 +307,6 @@ class Node:
         except ApiError as e:
             if e.status.code != 404:
                 log.warning("pod %s/%s: status patch failed: %s", run.namespace, run.name, e.status.message)
-
-    async def _report_lost(self, pod: dict[str, Any]) -> None:
-        meta = pod["metadata"]
-        lost = [
-            ContainerRun(
-                c["name"],
-                c.get("image", ""),
-                exit_code=137,
-                finished_at=_now(),
-                message="the process-backed node restarted and lost this process",
-            )
-            for c in pod["spec"]["containers"]
-        ]
-        run = PodRun(meta["namespace"], meta["name"], meta["uid"], Path())
-        await self._patch_status(
-            run, self._terminal_status(pod, lost, [], "Failed", reason="ProcessLost", message=lost[0].message)
-        )
 
     # --- termination ----------------------------------------------------------------------------------------
 
@@ -449,8 +328,7 @@ class Node:
         if run.terminating.is_set():
             return
         run.terminating.set()
-        meta = pod["metadata"]
-        grace = meta.get("deletionGracePeriodSeconds")
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
         log.info("pod %s/%s: terminating (grace %ss)", run.namespace, run.name, grace)
@@ -460,14 +338,11 @@ class Node:
                 await asyncio.wait_for(run.task, timeout=5)
         self.pods.pop(run.uid, None)
         if delete:
-            phase = (pod.get("status") or {}).get("phase")
-            if phase not in ("Succeeded", "Failed"):
+            if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
                 # Kubelet reports a terminal phase before the pod goes, so the Job controller counts it.
-                containers = [
-                    ContainerRun(c["name"], c.get("image", ""), exit_code=143, finished_at=_now())
-                    for c in pod["spec"]["containers"]
-                ]
-                await self._patch_status(run, self._terminal_status(pod, containers, [], "Failed"))
+                now = _now()
+                killed = exited_runs(pod["spec"]["containers"], TERMINATED_BY_DELETE, now)
+                await self._patch_status(run, terminal_status(killed, [], "Failed", now))
             await self._delete_now(pod)
 
     async def _delete_now(self, pod: dict[str, Any]) -> None:
@@ -478,261 +353,6 @@ class Node:
             if e.status.code != 404:
                 raise
 
-    # --- preparing a pod: volumes, token, env ---------------------------------------------------------------
-
-    async def _prepare(
-        self, run: PodRun, pod: dict[str, Any]
-    ) -> tuple[dict[str, dict[str, str]], dict[str, list[Mount]]]:
-        spec = pod["spec"]
-        run.dir.mkdir(parents=True, exist_ok=True)
-        volumes: dict[str, str] = {}
-        for vol in spec.get("volumes") or []:
-            volumes[vol["name"]] = await self._volume(run, pod, vol)
-        envs: dict[str, dict[str, str]] = {}
-        mounts: dict[str, list[Mount]] = {}
-        for c in [*(spec.get("initContainers") or []), *spec["containers"]]:
-            env = await self._env(pod, c)
-            podspec.argv(c, env)  # fails the pod up front when there is no command
-            envs[c["name"]] = env
-            ms = []
-            for vm in c.get("volumeMounts") or []:
-                if vm["name"] not in volumes:
-                    raise PodConfigError(f"volumeMount {vm['name']!r} names no volume", permanent=True)
-                src = volumes[vm["name"]]
-                if vm.get("subPath"):
-                    src = str(Path(src) / podspec.expand(vm["subPath"], env))
-                    Path(src).mkdir(parents=True, exist_ok=True)
-                ms.append(Mount(src, vm["mountPath"], bool(vm.get("readOnly"))))
-            mounts[c["name"]] = ms
-        return envs, mounts
-
-    async def _volume(self, run: PodRun, pod: dict[str, Any], vol: dict[str, Any]) -> str:
-        name = vol["name"]
-        ns = run.namespace
-        target = run.dir / "volumes" / name
-        if "emptyDir" in vol:
-            target.mkdir(parents=True, exist_ok=True)
-            return str(target)
-        if "hostPath" in vol:
-            path = vol["hostPath"]["path"]
-            if vol["hostPath"].get("type") == "DirectoryOrCreate":
-                Path(path).mkdir(parents=True, exist_ok=True)
-            return str(path)
-        if "persistentVolumeClaim" in vol:
-            return await self._pvc_dir(ns, vol["persistentVolumeClaim"]["claimName"])
-        files: dict[str, bytes] = {}
-        if "configMap" in vol or "secret" in vol:
-            files = await self._keyed_files(ns, vol)
-        elif "downwardAPI" in vol:
-            files = {
-                i["path"]: podspec.field_value(pod, i["fieldRef"]["fieldPath"]).encode()
-                for i in vol["downwardAPI"].get("items", [])
-                if "fieldRef" in i
-            }
-        elif "projected" in vol:
-            for source in vol["projected"].get("sources") or []:
-                files.update(await self._projected(pod, source))
-        else:
-            kind = next((k for k in vol if k != "name"), "?")
-            raise PodConfigError(
-                f"volume {name!r}: {kind} volumes are not supported by process-backed pods", permanent=True
-            )
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        for rel, data in files.items():
-            p = target / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        return str(target)
-
-    async def _keyed_files(self, ns: str, vol: dict[str, Any]) -> dict[str, bytes]:
-        if "configMap" in vol:
-            src = vol["configMap"]
-            data = await self._configmap_data(ns, src["name"], bool(src.get("optional")))
-        else:
-            src = vol["secret"]
-            data = await self._secret_data(ns, src["secretName"], bool(src.get("optional")))
-        items = src.get("items")
-        if not items:
-            return dict(data)
-        out = {}
-        for i in items:
-            if i["key"] not in data:
-                raise PodConfigError(f"key {i['key']!r} not found for volume {vol['name']!r}")
-            out[i["path"]] = data[i["key"]]
-        return out
-
-    async def _configmap_data(self, ns: str, name: str, optional: bool) -> dict[str, bytes]:
-        try:
-            cm = await self.client.get(ConfigMap, name, namespace=ns)
-        except ApiError as e:
-            if e.status.code == 404 and optional:
-                return {}
-            raise PodConfigError(f'configmap "{name}" not found') from e
-        return {k: v.encode() for k, v in (cm.data or {}).items()}
-
-    async def _secret_data(self, ns: str, name: str, optional: bool) -> dict[str, bytes]:
-        try:
-            s = await self.client.get(Secret, name, namespace=ns)
-        except ApiError as e:
-            if e.status.code == 404 and optional:
-                return {}
-            raise PodConfigError(f'secret "{name}" not found') from e
-        data = {k: base64.b64decode(v) for k, v in (s.data or {}).items()}
-        data.update({k: v.encode() for k, v in (s.stringData or {}).items()})
-        return data
-
-    async def _projected(self, pod: dict[str, Any], source: dict[str, Any]) -> dict[str, bytes]:
-        ns = pod["metadata"]["namespace"]
-        if "serviceAccountToken" in source:
-            sat = source["serviceAccountToken"]
-            token = await self._token(pod, sat.get("audience"), sat.get("expirationSeconds", 3607))
-            return {sat["path"]: token.encode()}
-        if "configMap" in source or "secret" in source:
-            return await self._keyed_files(ns, {"name": "projected", **source})
-        if "downwardAPI" in source:
-            return {
-                i["path"]: podspec.field_value(pod, i["fieldRef"]["fieldPath"]).encode()
-                for i in source["downwardAPI"].get("items", [])
-                if "fieldRef" in i
-            }
-        raise PodConfigError(f"projected source {next(iter(source))!r} is not supported", permanent=True)
-
-    async def _token(self, pod: dict[str, Any], audience: str | None, seconds: int) -> str:
-        meta = pod["metadata"]
-        sa = pod["spec"].get("serviceAccountName") or "default"
-        req = ServiceAccount.Token(
-            metadata=ObjectMeta(name=sa, namespace=meta["namespace"]),
-            spec=TokenRequestSpec(
-                audiences=[audience] if audience else [],
-                expirationSeconds=seconds,
-                boundObjectRef=BoundObjectReference(apiVersion="v1", kind="Pod", name=meta["name"], uid=meta["uid"]),
-            ),
-        )
-        try:
-            resp = await self.client.create(req, sa, namespace=meta["namespace"])
-        except ApiError as e:
-            raise PodConfigError(f"token for serviceaccount {sa!r}: {e.status.message}") from e
-        assert resp.status is not None
-        return str(resp.status.token)
-
-    async def _env(self, pod: dict[str, Any], c: dict[str, Any]) -> dict[str, str]:
-        ns = pod["metadata"]["namespace"]
-        env: dict[str, str] = {
-            # The runner's own interpreter directory comes first: a virtualenv's `oma` stands in for the image's.
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOME": os.environ.get("HOME", "/root"),
-            "HOSTNAME": pod["metadata"]["name"],
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.info.apiserver_port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.info.apiserver_port),
-            # Marks the process as this cluster's, so `cluster-down` can end strays.
-            "OMA_DEVCLUSTER_STATE": str(self.layout.state),
-        }
-        for src in c.get("envFrom") or []:
-            prefix = src.get("prefix", "")
-            if "configMapRef" in src:
-                ref = src["configMapRef"]
-                data = await self._configmap_data(ns, ref["name"], bool(ref.get("optional")))
-            else:
-                ref = src["secretRef"]
-                data = await self._secret_data(ns, ref["name"], bool(ref.get("optional")))
-            env.update({prefix + k: v.decode() for k, v in data.items()})
-        for e in c.get("env") or []:
-            if "value" in e or "valueFrom" not in e:
-                env[e["name"]] = podspec.expand(e.get("value", ""), env)
-                continue
-            vf = e["valueFrom"]
-            if "fieldRef" in vf:
-                env[e["name"]] = podspec.field_value(pod, vf["fieldRef"]["fieldPath"])
-            elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
-                ref = vf.get("configMapKeyRef") or vf["secretKeyRef"]
-                getter = self._configmap_data if "configMapKeyRef" in vf else self._secret_data
-                data = await getter(ns, ref["name"], bool(ref.get("optional")))
-                if ref["key"] in data:
-                    env[e["name"]] = data[ref["key"]].decode()
-                elif not ref.get("optional"):
-                    raise PodConfigError(f"couldn't find key {ref['key']} in {ref['name']}")
-            elif "resourceFieldRef" in vf:
-                res = vf["resourceFieldRef"]["resource"]
-                value = (c.get("resources") or {}).get(res.split(".")[0], {}).get(res.split(".", 1)[1], "0")
-                env[e["name"]] = str(value)
-        return env
-
-    # --- PVC provisioning ----------------------------------------------------------------------------------
-
-    async def _pvc_dir(self, ns: str, claim: str) -> str:
-        try:
-            pvc = await self.client.get(PersistentVolumeClaim, claim, namespace=ns)
-        except ApiError as e:
-            raise PodConfigError(f'persistentvolumeclaim "{claim}" not found') from e
-        if not pvc.spec or not pvc.spec.volumeName:
-            raise PodConfigError(f'persistentvolumeclaim "{claim}" is not bound yet')
-        pv = await self.client.get(PersistentVolume, pvc.spec.volumeName)
-        if not pv.spec or not pv.spec.hostPath:
-            raise PodConfigError(f"volume {pvc.spec.volumeName} is not a local directory", permanent=True)
-        return pv.spec.hostPath.path
-
-    async def _watch_pvcs(self) -> None:
-        await self._list_watch(PersistentVolumeClaim, self._on_pvc, namespace=ALL_NS)
-
-    async def _on_pvc(self, op: str, pvc: PersistentVolumeClaim) -> None:
-        if op == "DELETED" or not pvc.spec or pvc.spec.volumeName or pvc.metadata is None:
-            return
-        if (pvc.spec.storageClassName or STORAGE_CLASS) != STORAGE_CLASS or pvc.metadata.deletionTimestamp:
-            return
-        meta = pvc.metadata
-        assert meta.uid and meta.name and meta.namespace
-        path = self.layout.volumes / f"{meta.namespace}_{meta.name}_{meta.uid[:8]}"
-        path.mkdir(parents=True, exist_ok=True)
-        requests = (pvc.spec.resources.requests if pvc.spec.resources else None) or {}
-        pv = PersistentVolume(
-            metadata=ObjectMeta(name=f"pvc-{meta.uid}", annotations={"pv.kubernetes.io/provisioned-by": PROVISIONER}),
-            spec=PersistentVolumeSpec(
-                capacity={"storage": requests.get("storage", "1Gi")},
-                accessModes=pvc.spec.accessModes or ["ReadWriteOnce"],
-                persistentVolumeReclaimPolicy="Delete",
-                storageClassName=STORAGE_CLASS,
-                volumeMode=pvc.spec.volumeMode or "Filesystem",
-                hostPath=HostPathVolumeSource(path=str(path), type="Directory"),
-                claimRef=ObjectReference(
-                    kind="PersistentVolumeClaim",
-                    apiVersion="v1",
-                    namespace=meta.namespace,
-                    name=meta.name,
-                    uid=meta.uid,
-                ),
-            ),
-        )
-        try:
-            await self.client.create(pv)
-            log.info(
-                "provisioned %s for pvc %s/%s at %s",
-                pv.metadata.name if pv.metadata else "?",
-                meta.namespace,
-                meta.name,
-                path,
-            )
-        except ApiError as e:
-            if e.status.code != 409:
-                log.warning("provisioning pvc %s/%s failed: %s", meta.namespace, meta.name, e.status.message)
-
-    async def _watch_pvs(self) -> None:
-        await self._list_watch(PersistentVolume, self._on_pv)
-
-    async def _on_pv(self, op: str, pv: PersistentVolume) -> None:
-        if op == "DELETED" or pv.metadata is None or pv.status is None or pv.spec is None:
-            return
-        if (pv.metadata.annotations or {}).get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
-            return
-        if pv.status.phase == "Released" and pv.spec.persistentVolumeReclaimPolicy == "Delete":
-            if pv.spec.hostPath and Path(pv.spec.hostPath.path).is_relative_to(self.layout.volumes):
-                shutil.rmtree(pv.spec.hostPath.path, ignore_errors=True)
-            assert pv.metadata.name
-            with contextlib.suppress(ApiError):
-                await self.client.delete(PersistentVolume, pv.metadata.name)
-
     async def shutdown(self) -> None:
         runs = list(self.pods.values())
         for run in runs:
@@ -741,6 +361,7 @@ class Node:
 
 
 async def serve(state_dir: Path) -> None:
+    """Run the node and the provisioner until SIGTERM/SIGINT, then end every pod process."""
     layout = Layout(state_dir)
     info = ClusterInfo.load(layout.info)
     client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-devnode")
@@ -749,7 +370,11 @@ async def serve(state_dir: Path) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(node.run())
+
+    async def run_node_and_provisioner() -> None:
+        await asyncio.gather(node.run(), Provisioner(client, layout).run())
+
+    runner = asyncio.create_task(run_node_and_provisioner())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
     await node.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import ClassVar
 
-from .cluster import PROCESS_TAINT_KEY
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .layout import PROCESS_TAINT_KEY
+from .ports import free_port
 
 
 class OperatorProcess:

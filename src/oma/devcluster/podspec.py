@@ -1,6 +1,7 @@
-"""Pure helpers that turn a Pod into what a local process needs: env, argv, mounts, terminal status.
+"""Pure helpers that turn a Pod into what a local process needs: variable expansion, field values, argv, mounts.
 
-No I/O here, so the Kubernetes rules (variable expansion, field paths, exit-code reasons) are unit-tested.
+No I/O here, so the Kubernetes rules (variable expansion, field paths, mount order) are unit-tested. What the
+process's exit turns into (exit codes, reasons, phases) is pod_status.py's.
 """
 
 from __future__ import annotations
@@ -126,28 +127,3 @@ def mount_script(mounts: list[Mount], workdir: str | None, image_paths: list[str
         lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
     lines.append('exec "$@"')
     return "\n".join(lines)
-
-
-def exit_code(returncode: int) -> int:
-    """A process's return code as a container exit code (a signal N becomes 128+N, like a shell)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def terminated_reason(code: int, oom: bool = False) -> str:
-    if oom:
-        return "OOMKilled"
-    return "Completed" if code == 0 else "Error"
-
-
-def pod_phase(restart_policy: str, exit_codes: list[int]) -> str:
-    """Terminal phase once every container has exited for good."""
-    if restart_policy == "Always":
-        return "Running"
-    return "Succeeded" if all(c == 0 for c in exit_codes) else "Failed"
-
-
-def tail_message(log: str, max_lines: int = 80, max_bytes: int = 2048) -> str:
-    """FallbackToLogsOnError: the end of the log, as kubelet takes it."""
-    lines = log.splitlines()[-max_lines:]
-    text = "\n".join(lines)
-    return text[-max_bytes:]

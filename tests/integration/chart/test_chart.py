@@ -19,7 +19,9 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 
 from oma.devcluster import cluster as devcluster
-from oma.devcluster.operator_process import OperatorProcess, free_port
+from oma.devcluster.fixtures import claim, install_crds
+from oma.devcluster.operator_process import OperatorProcess
+from oma.devcluster.ports import free_port
 from oma.k8s.resources import VideoJobResource
 
 from ..conftest import wait_for
@@ -243,7 +245,7 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
     wait_for("the operator Deployment available", lambda: deployment_available(kube, release_ns, "oma-operator"), 90)
 
     # The operator in the pod really reconciles: a title card renders through a process-backed worker.
-    kube.create(from_dict(devcluster.claim("media")), namespace=work_ns)
+    kube.create(from_dict(claim("media")), namespace=work_ns)
     kube.create(from_dict(title_card("hello")), namespace=work_ns)
     wait_for("the chart's operator to finish a VideoJob", lambda: phase(kube, work_ns, "hello") == "Succeeded", 120)
 
@@ -289,7 +291,7 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
     wait_for("no object of the release left", lambda: release_objects(tools, release) == [] or None, 60)
     # Kept on purpose (helm.sh/resource-policy: keep): deleting a CRD deletes every VideoJob in the cluster.
     assert kube.get(CustomResourceDefinition, "videojobs.video.oma.ai")
-    devcluster.install_crds(tools["kubeconfig"])  # put the models' CRDs back for the tests that follow
+    install_crds(tools["kubeconfig"])  # put the models' CRDs back for the tests that follow
 
 
 def test_namespaced_mode_serves_only_its_namespaces(
@@ -306,7 +308,7 @@ def test_namespaced_mode_serves_only_its_namespaces(
     try:
         wait_for("the operator available", lambda: deployment_available(kube, release_ns, "scoped-oma-operator"), 90)
         for ns in (watched, other):
-            kube.create(from_dict(devcluster.claim("media")), namespace=ns)
+            kube.create(from_dict(claim("media")), namespace=ns)
             kube.create(from_dict(title_card("scoped")), namespace=ns)
         wait_for(
             "the watched namespace's VideoJob to succeed", lambda: phase(kube, watched, "scoped") == "Succeeded", 120

@@ -12,6 +12,7 @@ from lightkube.codecs import from_dict
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from oma.devcluster import cluster as devcluster
+from oma.devcluster import fixtures
 
 from ..conftest import wait_for
 from .test_jobs import job_condition, job_pods, process_job
@@ -49,7 +50,7 @@ def test_serviceaccount_token_is_mounted_and_rbac_applies(
 
 
 def test_pvc_is_provisioned_and_mounted_at_its_mount_path(kube: Client, namespace: str) -> None:
-    kube.create(from_dict(devcluster.claim("media")), namespace=namespace)
+    kube.create(from_dict(fixtures.claim("media")), namespace=namespace)
     job = process_job(
         "writer", "mkdir -p /data/out && echo rendered > /data/out/video.txt && cat /cfg/greeting", backoffLimit=0
     )

@@ -15,6 +15,7 @@ from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 
 from oma.devcluster import cluster as devcluster
+from oma.devcluster.fixtures import claim
 from oma.devcluster.operator_process import OperatorProcess
 from oma.k8s.resources import VideoJobResource
 
@@ -34,7 +35,7 @@ def operator(
 
 @pytest.fixture
 def media_pvc(kube: Client, namespace: str) -> str:
-    kube.create(from_dict(devcluster.claim("media")), namespace=namespace)
+    kube.create(from_dict(claim("media")), namespace=namespace)
     return "media"
 
 

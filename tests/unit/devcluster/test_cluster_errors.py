@@ -10,6 +10,7 @@ import pytest
 
 from oma.devcluster import cluster
 from oma.devcluster.pki import ensure_pki
+from oma.devcluster.ports import choose_ports
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,7 +22,7 @@ def test_pinned_apiserver_port_in_use_says_what_to_do(monkeypatch: pytest.Monkey
         port = s.getsockname()[1]
         monkeypatch.setenv("OMA_APISERVER_PORT", str(port))
         with pytest.raises(cluster.ClusterError, match=f"port {port}.*already in use.*unset OMA_APISERVER_PORT"):
-            cluster.choose_ports()
+            choose_ports()
 
 
 def test_build_tools_without_go_says_how_to_fix(tmp_path: Path) -> None:

@@ -40,17 +40,6 @@ def test_argv_requires_a_command_and_expands_args() -> None:
     assert e.value.permanent
 
 
-def test_exit_codes_and_phases() -> None:
-    assert podspec.exit_code(0) == 0
-    assert podspec.exit_code(42) == 42
-    assert podspec.exit_code(-9) == 137  # SIGKILL, as a shell reports it
-    assert podspec.pod_phase("Never", [0, 0]) == "Succeeded"
-    assert podspec.pod_phase("Never", [0, 1]) == "Failed"
-    assert podspec.pod_phase("Always", [0]) == "Running"
-    assert podspec.terminated_reason(0) == "Completed"
-    assert podspec.terminated_reason(3) == "Error"
-
-
 def test_mount_script_stages_sources_before_any_target_can_hide_them() -> None:
     # The scratch volume is mounted at /tmp while the PVC's source also lives under /tmp (as on CI).
     mounts = [Mount("/tmp/state/scratch", "/tmp", False), Mount("/tmp/state/vol a", "/data", True)]
@@ -68,13 +57,6 @@ def test_mount_script_stages_sources_before_any_target_can_hide_them() -> None:
 def test_mount_targets_are_mounted_parents_first() -> None:
     script = podspec.mount_script([Mount("/s/b", "/data/sub", False), Mount("/s/a", "/data", False)], None)
     assert script.index("/run/oma-stage/$$/1 /data\n") < script.index("/run/oma-stage/$$/0 /data/sub")
-
-
-def test_tail_message_keeps_the_end() -> None:
-    log = "\n".join(f"line {i}" for i in range(200))
-    msg = podspec.tail_message(log)
-    assert msg.endswith("line 199")
-    assert "line 119" not in msg and "line 120" in msg
 
 
 def test_image_paths_under_a_target_are_bound_back_read_only() -> None:
