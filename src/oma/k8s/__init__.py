@@ -3,7 +3,18 @@
 from . import kinds
 from .client import Kube, Manifest, SyncKube
 from .config import connection_fields
-from .errors import ApiFailure, Conflict, NotFound
+from .errors import ApiFailure, Conflict, Fenced, NotFound
 from .kinds import Kind
 
-__all__ = ["ApiFailure", "Conflict", "Kind", "Kube", "Manifest", "NotFound", "SyncKube", "connection_fields", "kinds"]
+__all__ = [
+    "ApiFailure",
+    "Conflict",
+    "Fenced",
+    "Kind",
+    "Kube",
+    "Manifest",
+    "NotFound",
+    "SyncKube",
+    "connection_fields",
+    "kinds",
+]

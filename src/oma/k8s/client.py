@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -18,7 +18,7 @@ from lightkube.types import CascadeType, PatchType
 
 from . import kinds
 from .config import kube_config
-from .errors import ApiFailure, Conflict, NotFound
+from .errors import ApiFailure, Conflict, Fenced, NotFound
 from .kinds import Kind, kind_of
 from .resources import resource
 
@@ -82,6 +82,12 @@ class Kube:
 
     def __init__(self, client: AsyncClient, field_manager: str) -> None:
         self._client, self.field_manager = client, field_manager
+        # Asked before every write; False refuses it with Fenced (leader election: only the holder writes).
+        self.fence: Callable[[], bool] | None = None
+
+    def _may_write(self) -> None:
+        if self.fence is not None and not self.fence():
+            raise Fenced("not the leader (or past the renew deadline): writes are fenced off", None, "Fenced")
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-operator") -> Kube:
@@ -94,6 +100,7 @@ class Kube:
         """Server-side apply of a full manifest we own (force: we are the only writer of these fields).
 
         Returns the resulting resourceVersion, so a caller can tell the watch's echo of its own write."""
+        self._may_write()
         meta = manifest["metadata"]
         with _translated():
             obj = await self._client.patch(
@@ -112,6 +119,7 @@ class Kube:
         """Create, accepting that it already exists (409): for immutable children with deterministic names.
 
         Cheaper for the apiserver than an apply, and a retry or a restarted operator never duplicates."""
+        self._may_write()
         res = resource(kind_of(manifest))
         try:
             with _translated():
@@ -149,12 +157,14 @@ class Kube:
 
     async def patch(self, kind: Kind, name: str, patch: Manifest, namespace: str | None = None) -> Manifest:
         """A JSON merge patch."""
+        self._may_write()
         with _translated():
             obj = await self._client.patch(resource(kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
         return _as_dict(obj)
 
     async def patch_status(self, kind: Kind, name: str, status: Manifest, namespace: str) -> bool:
         """Merge-patch the status subresource; False when the object is gone (nothing left to report on)."""
+        self._may_write()
         try:
             with _translated():
                 await self._client.patch(
@@ -166,6 +176,7 @@ class Kube:
 
     async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
         """Delete in the background; False when it was already gone."""
+        self._may_write()
         try:
             with _translated():
                 await self._client.delete(resource(kind), name, namespace=namespace, cascade=CascadeType.BACKGROUND)

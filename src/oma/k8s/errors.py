@@ -17,3 +17,7 @@ class NotFound(ApiFailure):
 
 class Conflict(ApiFailure):
     """409: it already exists, or a write lost a race."""
+
+
+class Fenced(ApiFailure):
+    """Refused before sending: this process may not write now (a standby, or a leader past its renew deadline)."""

@@ -45,6 +45,7 @@ PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
+LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 
 MONITORING_GROUP = "monitoring.coreos.com"
 SERVICE_MONITOR = Kind(f"{MONITORING_GROUP}/v1", "ServiceMonitor", "servicemonitors")
@@ -53,7 +54,7 @@ PROMETHEUS_RULE = Kind(f"{MONITORING_GROUP}/v1", "PrometheusRule", "prometheusru
 
 ALL = (
     VIDEOJOB, OMASTACK, JOB, CRONJOB, NAMESPACE, SECRET, CONFIGMAP, SERVICE, SERVICE_ACCOUNT, PVC, EVENT,
-    STATEFULSET, DEPLOYMENT, HPA, PDB, NETWORK_POLICY, ROLE, ROLE_BINDING, SERVICE_MONITOR, POD_MONITOR,
+    STATEFULSET, DEPLOYMENT, HPA, PDB, NETWORK_POLICY, ROLE, ROLE_BINDING, LEASE, SERVICE_MONITOR, POD_MONITOR,
     PROMETHEUS_RULE,
 )  # fmt: skip
 _BY_TYPE = {(k.api_version, k.kind): k for k in ALL}

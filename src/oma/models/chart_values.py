@@ -115,13 +115,32 @@ class ServiceAccount(_Values):
 
 class PodDisruptionBudget(_Values):
     enabled: bool = Field(default=True, description="Create a PodDisruptionBudget.")
-    max_unavailable: int = Field(
+    min_available: int = Field(
         default=1,
-        alias="maxUnavailable",
+        alias="minAvailable",
         ge=0,
-        le=1,
-        description="1 lets drains evict the single operator pod (it restarts elsewhere and resumes); 0 blocks "
-        "drains until you delete the PDB.",
+        le=10,
+        description="Operator pods a drain must leave running: with 2 replicas and 1, a drain evicts one at a "
+        "time and the standby takes over. With 1 replica, use 0 (or drains block until you delete the PDB).",
+    )
+
+
+class LeaderElection(_Values):
+    enabled: bool = Field(
+        default=True, description="Replicas share a coordination.k8s.io Lease; only its holder reconciles."
+    )
+    lease_duration: float = Field(
+        default=15, alias="leaseDuration", gt=0, le=300, description="Seconds before a silent holder is replaced."
+    )
+    renew_deadline: float = Field(
+        default=10,
+        alias="renewDeadline",
+        gt=0,
+        le=300,
+        description="Seconds a holder keeps acting without renewing; must be below leaseDuration.",
+    )
+    retry_period: float = Field(
+        default=2, alias="retryPeriod", gt=0, le=60, description="Seconds between renewals and attempts."
     )
 
 
@@ -153,11 +172,14 @@ class Values(_Values):
         default="", alias="fullnameOverride", max_length=50, description="Replaces the release's full name."
     )
     replicas: int = Field(
-        default=1,
+        default=2,
         ge=0,
-        le=1,
-        description="1, or 0 to pause the operator. kopf's peering is not leader election (equal-priority "
-        "operators all pause), so the operator runs standalone and the Deployment uses strategy Recreate.",
+        le=10,
+        description="Operator pods: one leader reconciles, the others stand by to take over within a lease "
+        "(leaderElection). 0 pauses the operator; more than 1 needs leaderElection.enabled.",
+    )
+    leader_election: LeaderElection = Field(
+        default_factory=LeaderElection, alias="leaderElection", description="Leader election between replicas."
     )
     crds: Crds = Field(default_factory=Crds, description="CRD installation and upgrades.")
     watch_namespaces: list[str] = Field(

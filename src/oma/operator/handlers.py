@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import kopf
@@ -77,17 +76,3 @@ _STACK_CHILD = {LABEL_STACK: kopf.PRESENT}
 @kopf.on.event("batch", "v1", "cronjobs", labels=_STACK_CHILD)
 async def stack_child_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     RUNTIME.stacks.observe_child(type, body)
-
-
-@kopf.on.probe(id="reconcileLoopAgeSeconds")
-async def loop_alive(**_: Any) -> float:
-    """Fails the liveness check when a reconcile loop stopped turning (each turns at least every second)."""
-    age = time.monotonic() - min(RUNTIME.videojobs.last_pass, RUNTIME.stacks.last_pass)
-    if age > 30:
-        raise kopf.PermanentError(f"a reconcile loop has not run for {age:.0f}s")
-    return round(age, 1)
-
-
-@kopf.on.probe(id="lastWatchEventAgeSeconds")
-async def last_event(**_: Any) -> float:
-    return round(time.monotonic() - RUNTIME.videojobs.last_event, 1)

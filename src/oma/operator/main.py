@@ -7,12 +7,14 @@ import asyncio
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import kopf
 
-from .runtime import RUNTIME
+from .common.lease import ElectionSettings
+from .runtime import RUNTIME, Election
 from .videojob.builders import WorkerDefaults
 from .videojob.controller import Settings
 
@@ -25,6 +27,11 @@ def _pairs(values: list[str] | None) -> dict[str, str]:
             raise SystemExit(f"error: expected KEY=VALUE, got {v!r}")
         out[key] = value
     return out
+
+
+def _identity() -> str:
+    """The pod's name in a cluster (unique among replicas); host and pid elsewhere."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _toleration(value: str) -> dict[str, Any]:
@@ -55,6 +62,23 @@ def _json(kind: type) -> Callable[[str], Any]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default: all")
+    _add_worker_arguments(p)
+    p.add_argument(
+        "--max-concurrent-per-namespace",
+        type=int,
+        default=int(env("OMA_MAX_CONCURRENT_PER_NAMESPACE", "10")),
+        help="default concurrency limit; a namespace annotation video.oma.ai/max-concurrent-jobs overrides",
+    )
+    p.add_argument("--metrics-port", type=int, default=int(env("OMA_METRICS_PORT", "8080")), help="0 disables")
+    p.add_argument("--health-port", type=int, default=int(env("OMA_HEALTH_PORT", "8081")))
+    _add_election_arguments(p)
+    p.add_argument("--kubeconfig", default=env("KUBECONFIG"))
+    p.add_argument("--log-format", choices=["json", "plain"], default=env("OMA_LOG_FORMAT", "json"))
+    p.add_argument("--verbose", action="store_true")
+
+
+def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
     p.add_argument("--worker-image", default=env("OMA_WORKER_IMAGE", WorkerDefaults.image))
     p.add_argument(
         "--worker-node-selector", action="append", metavar="KEY=VALUE", help="nodeSelector for worker pods (repeatable)"
@@ -84,17 +108,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let workers fetch URLs on private/loopback addresses (on-prem media servers)",
     )
+
+
+def _add_election_arguments(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
     p.add_argument(
-        "--max-concurrent-per-namespace",
-        type=int,
-        default=int(env("OMA_MAX_CONCURRENT_PER_NAMESPACE", "10")),
-        help="default concurrency limit; a namespace annotation video.oma.ai/max-concurrent-jobs overrides",
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=env("OMA_LEADER_ELECT", "true") == "true",
+        help="act only while holding a coordination.k8s.io Lease (run several replicas for a hot standby)",
     )
-    p.add_argument("--metrics-port", type=int, default=int(env("OMA_METRICS_PORT", "8080")), help="0 disables")
-    p.add_argument("--health-port", type=int, default=int(env("OMA_HEALTH_PORT", "8081")))
-    p.add_argument("--kubeconfig", default=env("KUBECONFIG"))
-    p.add_argument("--log-format", choices=["json", "plain"], default=env("OMA_LOG_FORMAT", "json"))
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument(
+        "--leader-election-namespace",
+        default=env("POD_NAMESPACE", "default"),
+        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
+    )
+    p.add_argument("--leader-election-id", default="oma-operator", help="name of the Lease")
+    p.add_argument("--lease-duration", type=float, default=ElectionSettings.duration, metavar="SECONDS")
+    p.add_argument("--renew-deadline", type=float, default=ElectionSettings.renew_deadline, metavar="SECONDS")
+    p.add_argument("--retry-period", type=float, default=ElectionSettings.retry, metavar="SECONDS")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
         defaults=defaults, max_concurrent_per_namespace=args.max_concurrent_per_namespace, namespaces=args.namespace
     )
     RUNTIME.metrics_port = args.metrics_port
+    RUNTIME.health_port = args.health_port
     RUNTIME.kubeconfig = args.kubeconfig
+    if args.leader_elect:
+        timing = ElectionSettings(args.lease_duration, args.renew_deadline, args.retry_period)
+        RUNTIME.election = Election(args.leader_election_namespace, args.leader_election_id, _identity(), timing)
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
@@ -120,14 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # kopf logs every handler run at INFO; at hundreds of events a second that is most of our CPU.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    # One replica, no peering: kopf's peering pauses every operator of equal priority, so a stray second
-    # instance would freeze production (docs/decisions.md).
-    asyncio.run(
-        kopf.operator(
-            standalone=True,
-            clusterwide=not args.namespace,
-            namespaces=args.namespace or [],
-            liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
-        )
-    )
+    # No kopf peering: it pauses every operator of equal priority, so a stray instance would freeze production.
+    # Replicas are coordinated by our Lease instead (leader.py); every replica watches, only the holder acts.
+    asyncio.run(kopf.operator(standalone=True, clusterwide=not args.namespace, namespaces=args.namespace or []))
     return 0

@@ -1,4 +1,4 @@
-"""The operator's process-wide parts: API client, Event poster, both controllers' loops, metrics server."""
+"""The operator's process-wide parts: API clients, Event poster, both controllers, leader election, probes."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import os
 from dataclasses import dataclass, field
 
 import kopf
+from aiohttp import web
 from prometheus_client import start_http_server
 
 from oma.k8s import Kube, kinds
 
+from . import health
 from .common.events import EventPoster
+from .common.lease import ElectionSettings
+from .leader import LeaderElector
 from .omastack.controller import StackController
 from .videojob.controller import Settings, VideoJobController
 
@@ -21,13 +25,29 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Election:
+    """Where the lease lives and who we are; None in Runtime disables election (one operator, always acting)."""
+
+    namespace: str
+    name: str
+    identity: str
+    settings: ElectionSettings = field(default_factory=ElectionSettings)
+
+
+@dataclass
 class Runtime:
     settings: Settings = field(default_factory=Settings)
     metrics_port: int = 8080
+    health_port: int = 8081
     kubeconfig: str | None = None
+    election: Election | None = None
     _videojobs: VideoJobController | None = None
     _stacks: StackController | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _events: EventPoster | None = None
+    _elector: LeaderElector | None = None
+    _acting: list[asyncio.Task[None]] = field(default_factory=list)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _probes: web.AppRunner | None = None
 
     @property
     def videojobs(self) -> VideoJobController:
@@ -49,23 +69,63 @@ class Runtime:
                     f"the {kind.plural}.video.oma.ai CRD is not installed: apply crds/ "
                     "(kubectl apply --server-side -f crds/) or install the Helm chart, then restart the operator"
                 )
-        events = EventPoster(kube)
-        self._videojobs = VideoJobController(kube, events, self.settings)
-        self._stacks = StackController(kube, events, on_defaults=self._videojobs.set_stack)
-        self._tasks = [
-            asyncio.create_task(events.run(), name="oma-events"),
-            asyncio.create_task(self._videojobs.run(), name="oma-videojobs"),
-            asyncio.create_task(self._stacks.run(), name="oma-stacks"),
-        ]
+        self._events = EventPoster(kube)
+        self._videojobs = VideoJobController(kube, self._events, self.settings)
+        self._stacks = StackController(kube, self._events, on_defaults=self._videojobs.set_stack)
+        if self.election is None:
+            await self._start_acting()
+        else:
+            # Its own client: renewals never queue behind the reconcile writes, and the fence does not apply.
+            e = self.election
+            self._elector = LeaderElector(
+                Kube.connect(self.kubeconfig, field_manager="oma-leader-election"),
+                e.namespace, e.name, e.identity, self._start_acting, self._stop_acting, e.settings,
+            )  # fmt: skip
+            kube.fence = self._elector.may_write
+            self._background.append(asyncio.create_task(self._elector.run(), name="oma-leader-election"))
+        self._probes = await health.serve(self._health(), self.health_port)
         if self.metrics_port:
             start_http_server(self.metrics_port, addr=os.environ.get("OMA_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
             log.info("metrics on :%d/metrics", self.metrics_port)
 
+    def _health(self) -> health.Health:
+        elector = self._elector
+        return health.Health(
+            leading=lambda: elector is None or elector.leading,
+            loop_ages=lambda: [health.since(self.videojobs.last_pass), health.since(self.stacks.last_pass)],
+            election_age=lambda: health.since(elector.last_attempt) if elector else None,
+            lease_seen_age=lambda: health.since(elector.last_success) if elector else None,
+            last_event_age=lambda: health.since(self.videojobs.last_event),
+        )
+
+    async def _start_acting(self) -> None:
+        """Become the one that writes: reconcile everything that may have changed while we only watched."""
+        assert self._events is not None
+        self.videojobs.take_over()
+        self.stacks.take_over()
+        self._acting = [
+            asyncio.create_task(self._events.run(), name="oma-events"),
+            asyncio.create_task(self.videojobs.run(), name="oma-videojobs"),
+            asyncio.create_task(self.stacks.run(), name="oma-stacks"),
+        ]
+
+    async def _stop_acting(self) -> None:
+        await _cancel(self._acting)
+        self._acting = []
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel(self._background)  # the elector stops acting and releases the lease
+        await self._stop_acting()
+        if self._probes is not None:
+            await self._probes.cleanup()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 RUNTIME = Runtime()

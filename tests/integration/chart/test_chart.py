@@ -17,6 +17,8 @@ from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Pod
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim, install_crds
@@ -71,11 +73,17 @@ def only_the_charts_operator() -> Iterator[None]:
 
 
 def process_backed_values() -> dict[str, Any]:
-    """The operator pod and its workers run as local processes on the oma-local node, on free host ports."""
+    """The operator pod and its workers run as local processes on the oma-local node, on free host ports.
+
+    One replica: process-backed pods share the host's network, so a second would find its ports taken. Two
+    replicas and their hand-over are tested with two operator processes (tests/integration/operator/test_leader.py).
+    """
     toleration = [{"key": PROCESS_BACKED, "operator": "Exists", "effect": "NoSchedule"}]
     selector = {PROCESS_BACKED: "true"}
     return {
         "image": {"repository": "localhost/oma-operator", "tag": "test"},
+        "replicas": 1,
+        "podDisruptionBudget": {"minAvailable": 0},
         "nodeSelector": selector,
         "tolerations": toleration,
         "worker": {
@@ -102,9 +110,9 @@ def test_lint_strict(tools: dict[str, str], extra: list[str]) -> None:
     ("setting", "message"),
     [
         ("workerr.image.repository=x", "additional properties 'workerr' not allowed"),
-        ("replicas=2", "/replicas"),
+        ("replicas=11", "/replicas"),
         ("logFormat=xml", "/logFormat"),
-        ("podDisruptionBudget.maxUnavailable=3", "/podDisruptionBudget/maxUnavailable"),
+        ("podDisruptionBudget.minAvailable=-1", "/podDisruptionBudget/minAvailable"),
     ],
 )
 def test_values_schema_rejects_typos_with_the_path(tools: dict[str, str], setting: str, message: str) -> None:
@@ -248,6 +256,10 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
     kube.create(from_dict(claim("media")), namespace=work_ns)
     kube.create(from_dict(title_card("hello")), namespace=work_ns)
     wait_for("the chart's operator to finish a VideoJob", lambda: phase(kube, work_ns, "hello") == "Succeeded", 120)
+    # It acted as the holder of its Lease, in the release's namespace, under its pod's name.
+    holder = kube.get(Lease, "oma-operator", namespace=release_ns).spec.holderIdentity
+    pods = [p.metadata.name for p in kube.list(Pod, namespace=release_ns)]
+    assert holder in pods, (holder, pods)
 
     sa = f"system:serviceaccount:{release_ns}:oma-operator"
     allowed = [
@@ -259,8 +271,11 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("create", "secrets", "-n", work_ns),
         ("create", "events", "-n", work_ns),
         ("get", f"namespaces/{work_ns}"),
+        ("patch", "leases.coordination.k8s.io/oma-operator", "-n", release_ns),
     ]
     denied = [
+        ("patch", "leases.coordination.k8s.io/someone-elses", "-n", release_ns),
+        ("create", "leases.coordination.k8s.io", "-n", work_ns),
         ("list", "secrets", "-A"),
         ("get", "secrets", "-n", work_ns),
         ("delete", f"namespaces/{work_ns}"),

@@ -51,3 +51,7 @@ STACK_RECONCILE_SECONDS = Histogram(
     "Duration of one OmaStack reconcile (apply every child, prune, report).",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+LEADER = Gauge("oma_leader", "1 on the operator replica that holds the leader lease, 0 on standbys.")
+LEADER_TRANSITIONS = Counter("oma_leader_transitions_total", "Times this replica became the leader.")

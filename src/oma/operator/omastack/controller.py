@@ -70,6 +70,12 @@ class StackController:
     def last_pass(self) -> float:
         return self.loop.last_pass
 
+    def take_over(self) -> None:
+        """About to act (at start, or on becoming the leader): every stack is applied and reported again."""
+        self.loop.last_pass = time.monotonic()
+        for key in self.stacks:
+            self.loop.poke(key)
+
     # --- fed by the kopf handlers -----------------------------------------------------------------------------
 
     def observe_stack(self, event_type: str | None, body: Mapping[str, Any]) -> None:

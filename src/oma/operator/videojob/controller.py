@@ -123,6 +123,14 @@ class VideoJobController:
     def last_pass(self) -> float:
         return self.loop.last_pass
 
+    def take_over(self) -> None:
+        """About to act (at start, or on becoming the leader): reconsider every job that may need a write.
+        Finished ones are skipped: they never change again, and they can be most of a namespace."""
+        self.loop.last_pass = time.monotonic()
+        for key, entry in self.videojobs.items():
+            if key in self.active or (entry.error and (entry.body.get("status") or {}).get("phase") != "Failed"):
+                self.loop.poke(key)
+
     # --- the loop ----------------------------------------------------------------------------------------------
 
     async def prime(self) -> None:
