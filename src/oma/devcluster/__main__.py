@@ -1,4 +1,4 @@
-"""`python -m oma.devcluster up|down|status|node|logs`: the local control plane's command line."""
+"""`python -m oma.devcluster up|down|status|stop|start|restart|logs`: the local control plane's command line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import sys
 import time
 from pathlib import Path
 
-from .cluster import ClusterError, Layout, default_state_dir, down, status, up
+from .cluster import (
+    RESTARTABLE,
+    ClusterError,
+    Layout,
+    default_state_dir,
+    down,
+    start_component,
+    status,
+    stop_component,
+    up,
+)
 
 
 def _logs(state: Path, ref: str) -> int:
@@ -26,7 +36,7 @@ def _logs(state: Path, ref: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m oma.devcluster", description=__doc__)
     p.add_argument(
         "--state-dir", type=Path, default=None, help="default: $OMA_CLUSTER_DIR or ~/.local/state/oma/cluster"
@@ -36,45 +46,70 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="exit 0 when the cluster is up and healthy")
     sub.add_parser("node", help="(internal) run the process-backed node")
+    for verb, what in (("stop", "stop"), ("start", "start again"), ("restart", "stop, then start again")):
+        c = sub.add_parser(verb, help=f"{what} one control-plane component (the rest keeps running)")
+        c.add_argument("component", choices=RESTARTABLE)
     lg = sub.add_parser("logs", help="print a process-backed pod's logs")
     lg.add_argument("pod", help="[NAMESPACE/]NAME of a pod, or a prefix such as its Job's name")
-    args = p.parse_args(argv)
-    state = args.state_dir or default_state_dir()
+    return p
 
+
+def _up(state: Path) -> int:
+    t0 = time.monotonic()
+    info = up(state)
+    print(f"cluster up in {time.monotonic() - t0:.1f}s: {info.server} (state {info.state_dir})", file=sys.stderr)
+    print(f"export KUBECONFIG={info.kubeconfig}")
+    return 0
+
+
+def _down(state: Path) -> int:
+    stopped = down(state)
+    print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    return 0
+
+
+def _status(state: Path) -> int:
+    found = status(state)
+    if found is None:
+        print(f"no healthy cluster in {state}")
+        return 1
+    print(f"up: {found.server}\nexport KUBECONFIG={found.kubeconfig}")
+    return 0
+
+
+def _component(verb: str, component: str, state: Path) -> int:
+    if verb in ("stop", "restart"):
+        print(f"{component}: {'stopped' if stop_component(component, state) else 'was not running'}")
+    if verb in ("start", "restart"):
+        t0 = time.monotonic()
+        start_component(component, state)
+        print(f"{component}: healthy in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+def _node(state: Path) -> int:
+    from .node import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    asyncio.run(serve(state))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    state = args.state_dir or default_state_dir()
     try:
-        if args.cmd == "up":
-            t0 = time.monotonic()
-            info = up(state)
-            print(
-                f"cluster up in {time.monotonic() - t0:.1f}s: {info.server} (state {info.state_dir})", file=sys.stderr
-            )
-            print(f"export KUBECONFIG={info.kubeconfig}")
-            return 0
-        if args.cmd == "down":
-            stopped = down(state)
-            print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
-            return 0
-        if args.cmd == "status":
-            found = status(state)
-            if found is None:
-                print(f"no healthy cluster in {state}")
-                return 1
-            print(f"up: {found.server}\nexport KUBECONFIG={found.kubeconfig}")
-            return 0
+        if args.cmd in ("stop", "start", "restart"):
+            return _component(args.cmd, args.component, state)
         if args.cmd == "logs":
             return _logs(state, args.pod)
-        if args.cmd == "node":
-            from .node import serve
-
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            logging.getLogger("httpx").setLevel(logging.WARNING)
-            logging.getLogger("httpx2").setLevel(logging.WARNING)
-            asyncio.run(serve(state))
-            return 0
+        commands = {"up": _up, "down": _down, "status": _status, "node": _node}
+        return commands[args.cmd](state)
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Bring a real Kubernetes control plane up and down as local processes: `up`, `down`, `status`.
+"""Bring a real Kubernetes control plane up and down as local processes: `up`, `down`, `status`, and one
+component at a time (`stop_component`, `start_component`) for tests of the control plane's bad days.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok controller run from binaries that
 hack/build-tools.sh built; `oma.devcluster.node` runs pods scheduled to the `oma-local` node as local
@@ -58,7 +59,9 @@ __all__ = [
     "down",
     "find_bin_dir",
     "running_components",
+    "start_component",
     "status",
+    "stop_component",
     "up",
 ]
 
@@ -131,6 +134,47 @@ def _start_afresh(layout: Layout) -> None:
         shutil.rmtree(d, ignore_errors=True)
     for d in (layout.state, layout.logs, layout.pids, layout.pods, layout.volumes):
         d.mkdir(parents=True, exist_ok=True)
+
+
+# What `stop_component`/`start_component` may touch: the control plane, for tests of its bad days.
+RESTARTABLE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def _component_argv(component: str, layout: Layout, info: ClusterInfo, pki: Pki) -> list[str]:
+    b, ports = Path(info.bin_dir), info.ports
+    return {
+        "etcd": lambda: etcd_argv(b, layout, ports),
+        "kube-apiserver": lambda: apiserver_argv(b, layout, pki, ports),
+        "kube-controller-manager": lambda: kcm_argv(b, layout, pki, ports),
+        "kube-scheduler": lambda: scheduler_argv(b, layout, ports),
+        "kwok": lambda: kwok_argv(b, layout, ports),
+    }[component]()
+
+
+def stop_component(component: str, state_dir: Path | None = None) -> bool:
+    """Stop one control-plane component of a running cluster (SIGTERM, then SIGKILL); False if it was not up."""
+    if component not in RESTARTABLE:
+        raise ClusterError(f"{component} cannot be stopped alone; choose one of {', '.join(RESTARTABLE)}")
+    layout = Layout(state_dir or default_state_dir())
+    pid = running_pid(layout, component)
+    if pid is None:
+        return False
+    stop(pid, grace=10)
+    return True
+
+
+def start_component(component: str, state_dir: Path | None = None, timeout: float = 120) -> None:
+    """Start a stopped component again with the same flags, ports and data, and wait until it is healthy."""
+    if component not in RESTARTABLE:
+        raise ClusterError(f"{component} cannot be started alone; choose one of {', '.join(RESTARTABLE)}")
+    layout = Layout(state_dir or default_state_dir())
+    if not layout.info.exists():
+        raise ClusterError(f"no cluster in {layout.state}: run `python -m oma.devcluster up` first")
+    info, pki = ClusterInfo.load(layout.info), Pki(layout.pki)
+    if running_pid(layout, component) is None:
+        start(layout, component, _component_argv(component, layout, info, pki))
+    check = functools.partial(healthy, component, info, pki)
+    wait_until(health_description(component, info), check, layout, component, timeout)
 
 
 def _start_components(layout: Layout, info: ClusterInfo, pki: Pki, timeout: float) -> None:

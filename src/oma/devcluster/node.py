@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Pod
@@ -61,6 +62,13 @@ IMAGE_PATHS = sorted({sys.prefix, sys.base_prefix, str(Path(__file__).resolve().
 RESTART_BACKOFF_MAX = 10.0
 # What kubelet reports for a container it stopped because its pod was deleted (SIGTERM).
 TERMINATED_BY_DELETE = 143
+
+
+def api_unavailable(e: BaseException) -> bool:
+    """The API server is restarting or overloaded (try again), as opposed to a definite answer."""
+    if isinstance(e, httpx2.TransportError):
+        return True
+    return isinstance(e, ApiError) and (e.status.code or 0) in (429, 500, 502, 503, 504)
 
 
 def _now() -> str:
@@ -176,8 +184,13 @@ class Node:
                     c.message = "CreateContainerConfigError"
                 await self._patch_status(run, config_error_status(run.containers, str(e)))
                 log.info("pod %s/%s not ready to start: %s", run.namespace, run.name, e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RESTART_BACKOFF_MAX)
+            except Exception as e:
+                if not api_unavailable(e):
+                    raise
+                # kubelet retries a pod's set-up while the API server is away (a control-plane restart).
+                log.info("pod %s/%s waits for the API server: %s", run.namespace, run.name, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF_MAX)
         return None
 
     async def _prepare(self, run: PodRun, pod: dict[str, Any]) -> dict[str, ProcessSetup]:
@@ -300,13 +313,25 @@ class Node:
         await self._patch_status(run, terminal_status(lost, [], "Failed", now, reason="ProcessLost", message=message))
 
     async def _patch_status(self, run: PodRun, patch: dict[str, Any]) -> None:
-        try:
-            await self.client.patch(
-                Pod.Status, run.name, patch, namespace=run.namespace, patch_type=PatchType.STRATEGIC
-            )
-        except ApiError as e:
-            if e.status.code != 404:
-                log.warning("pod %s/%s: status patch failed: %s", run.namespace, run.name, e.status.message)
+        """Report a pod's status; like kubelet's status manager, keep trying while the API server is away,
+        or the pod would stay Running for ever after a control-plane restart."""
+        delay = 0.5
+        while True:
+            try:
+                await self.client.patch(
+                    Pod.Status, run.name, patch, namespace=run.namespace, patch_type=PatchType.STRATEGIC
+                )
+                return
+            except ApiError as e:
+                if e.status.code == 404:
+                    return
+                if not api_unavailable(e):
+                    log.warning("pod %s/%s: status patch failed: %s", run.namespace, run.name, e.status.message)
+                    return
+            except httpx2.TransportError as e:
+                log.info("pod %s/%s: status waits for the API server: %s", run.namespace, run.name, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     # --- termination ----------------------------------------------------------------------------------------
 
