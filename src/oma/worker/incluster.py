@@ -9,10 +9,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from oma.k8s import ApiFailure, SyncKube, kinds
+from oma.k8s import ApiFailure, NotFound, SyncKube, kinds
 from oma.models.exitcodes import PERMANENT, Exit
 from oma.models.videojob import Progress, VideoJob
 
@@ -21,6 +22,28 @@ from .exitcodes import WorkerError
 
 log = logging.getLogger("oma.worker")
 FIELD_MANAGER = "oma-worker"
+# How long the worker waits out an API server that does not answer (a control-plane restart) before it gives up
+# with the transient exit code, so the Job retries it rather than fail the VideoJob or lose its outputs.
+API_PATIENCE_SECONDS = 120.0
+T = TypeVar("T")
+
+
+def _transient(e: ApiFailure) -> bool:
+    return e.code is None or e.code == 429 or e.code >= 500
+
+
+def patiently(call: Callable[[], T], what: str, patience: float = API_PATIENCE_SECONDS, delay: float = 0.5) -> T:
+    """`call()`, retried with back-off (from `delay` s) while the API server is unreachable or overloaded."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return call()
+        except ApiFailure as e:
+            if not _transient(e) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.1fs", what, e.message, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 class StatusReporter:
@@ -35,8 +58,15 @@ class StatusReporter:
     def patch(self, status: dict[str, Any]) -> None:
         try:
             self.kube.patch_status(kinds.VIDEOJOB, self.name, status, namespace=self.namespace)
-        except ApiFailure as e:  # progress is best effort; the outcome is written with retries below
+        except ApiFailure as e:  # progress is best effort; the outcome is written by record(), patiently
             log.warning("status patch failed: %s", e.message)
+
+    def record(self, status: dict[str, Any]) -> None:
+        """The outcome (outputs or failure): waits out an API outage, raises ApiFailure if it never ends."""
+        patiently(
+            lambda: self.kube.patch_status(kinds.VIDEOJOB, self.name, status, namespace=self.namespace),
+            "recording the outcome",
+        )
 
     def progress(self, progress: Progress) -> None:
         self.terminal.progress(progress)
@@ -57,15 +87,31 @@ def main(allow_private: bool = False) -> int:
         )
         return int(Exit.INVALID_SPEC)
     kube = SyncKube.connect(field_manager=FIELD_MANAGER)
-    vj = VideoJob.model_validate(kube.get(kinds.VIDEOJOB, name, namespace=namespace))
+    try:
+        body = patiently(lambda: kube.get(kinds.VIDEOJOB, name, namespace=namespace), f"reading VideoJob {name}")
+    except NotFound:
+        print(f"error: VideoJob {namespace}/{name} does not exist (deleted?)", file=sys.stderr)
+        return int(Exit.INVALID_SPEC)
+    except ApiFailure as e:
+        print(f"error: cannot read VideoJob {namespace}/{name}: {e.message}", file=sys.stderr)
+        return int(Exit.TRANSIENT)
+    vj = VideoJob.model_validate(body)
     reporter = StatusReporter(kube, namespace, name)
+    try:
+        return _run(vj, reporter, allow_private)
+    except ApiFailure as e:
+        print(f"error: the outcome could not be recorded in the VideoJob's status: {e.message}", file=sys.stderr)
+        return int(Exit.TRANSIENT)
+
+
+def _run(vj: VideoJob, reporter: StatusReporter, allow_private: bool) -> int:
     root = Path(os.environ.get("OMA_PVC_ROOT", "/mnt/pvc"))
     dest = root / vj.spec.destination.claim_name / vj.spec.destination.path_prefix
     try:
         results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private)
     except WorkerError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
-        reporter.patch(
+        reporter.record(
             {
                 "failure": {
                     "reason": e.reason,
@@ -76,7 +122,7 @@ def main(allow_private: bool = False) -> int:
             }
         )
         return int(e.code)
-    reporter.patch(
+    reporter.record(
         {
             "outputs": [r.model_dump(by_alias=True, exclude_none=True) for r in results[:500]],
             "failure": None,

@@ -1,0 +1,36 @@
+"""The worker waits out an API server outage (a control-plane restart) instead of failing its attempt."""
+
+from __future__ import annotations
+
+import pytest
+
+from oma.k8s import ApiFailure, NotFound
+from oma.worker.incluster import patiently
+
+
+def flaky(failures: list[ApiFailure]) -> list[int]:
+    calls: list[int] = []
+
+    def call() -> int:
+        calls.append(1)
+        if failures:
+            raise failures.pop(0)
+        return len(calls)
+
+    return [patiently(call, "test", patience=5, delay=0.01)]
+
+
+def test_unreachable_and_overloaded_answers_are_retried_until_one_succeeds() -> None:
+    assert flaky([ApiFailure("refused"), ApiFailure("busy", 429), ApiFailure("down", 503)]) == [4]
+
+
+def test_a_definite_answer_is_not_retried() -> None:
+    with pytest.raises(NotFound):
+        flaky([NotFound("gone", 404)])
+    with pytest.raises(ApiFailure, match="forbidden"):
+        flaky([ApiFailure("forbidden", 403)])
+
+
+def test_an_outage_longer_than_the_patience_ends_in_the_failure() -> None:
+    with pytest.raises(ApiFailure, match="refused"):
+        patiently(lambda: (_ for _ in ()).throw(ApiFailure("refused")), "test", patience=0.05, delay=0.01)
