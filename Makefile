@@ -7,13 +7,14 @@ DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools generate crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
-        test-integration demo clean kind-e2e
+        test-integration chaos demo clean kind-e2e
 
 help:
 	@echo "make demo          bring the local cluster up and run the demo job end to end"
 	@echo "make test          lint, type-check, unit and integration tests (sets everything up)"
 	@echo "make cluster-up    start (or reuse) the local control plane; prints export KUBECONFIG=..."
 	@echo "make cluster-down  stop every process of the local control plane"
+	@echo "make chaos         the long chaos tests (operator kills, apiserver and etcd outages)"
 	@echo "make kind-e2e      with Docker: kind cluster, images, Helm chart, the title-card example end to end"
 
 deps:
@@ -60,6 +61,10 @@ test-unit: venv
 
 test-integration: deps venv tools
 	$(BIN)/pytest -m integration tests
+
+# The long version of the chaos tests: 200 VideoJobs and 20 kills of the leader, apiserver and etcd outages.
+chaos: deps venv tools
+	OMA_CHAOS=full $(BIN)/pytest -m chaos -s tests
 
 test: deps venv tools lint typecheck
 	$(BIN)/pytest tests

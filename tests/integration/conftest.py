@@ -21,6 +21,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster import fixtures
+from oma.devcluster.operator_process import OperatorProcess
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -122,3 +123,15 @@ def prometheus_operator_crds(kube: Client, cluster: devcluster.ClusterInfo) -> I
         kube.delete(CustomResourceDefinition, name)
     for name in names:
         wait_for(f"{name} deleted", lambda name=name: gone(name))
+
+
+@pytest.fixture
+def no_session_operators() -> Iterator[None]:
+    """Stop the operators this test session started (they watch every namespace), so the operators a test
+    runs itself are the only ones acting; start them again afterwards."""
+    paused = OperatorProcess.running()
+    for op in paused:
+        op.stop()
+    yield
+    for op in paused:
+        op.start()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import ClassVar
@@ -71,6 +74,31 @@ class OperatorProcess:
     @classmethod
     def running(cls) -> list[OperatorProcess]:
         return [op for op in cls._started if op.proc is not None and op.proc.poll() is None]
+
+    @property
+    def identity(self) -> str:
+        """Its name in the leader Lease (host and pid, as `oma operator` names itself outside a pod)."""
+        assert self.proc is not None
+        return f"{socket.gethostname()}-{self.proc.pid}"
+
+    def probe(self, path: str) -> tuple[int, dict[str, object]]:
+        """(status, JSON body) of /healthz or /readyz; (0, {}) when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as r:
+                return int(r.status), json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), json.loads(e.read() or b"{}")
+        except OSError:
+            return 0, {}
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its state and sockets but does nothing, as if cut off."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def healthy(self) -> bool:
         assert self.proc is not None

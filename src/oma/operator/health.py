@@ -24,8 +24,9 @@ class Health:
     leading: Callable[[], bool]
     loop_ages: Callable[[], list[float]]  # seconds since each reconcile loop last turned (leader only)
     election_age: Callable[[], float | None]  # seconds since the election loop last tried (None: no election)
-    lease_seen_age: Callable[[], float | None]  # seconds since the lease was last read or renewed
+    lease_seen_age: Callable[[], float | None]  # seconds since the API server last answered the election
     last_event_age: Callable[[], float]
+    api_grace: float = 10.0  # an API server silent for longer is an outage (the renew deadline)
 
     def liveness(self) -> tuple[bool, dict[str, object]]:
         body: dict[str, object] = {"lastWatchEventAgeSeconds": round(self.last_event_age(), 1)}
@@ -39,15 +40,20 @@ class Health:
             body["electionLoopAgeSeconds"] = round(election, 1)
             if election > STALL_SECONDS:
                 return False, {**body, "error": f"the leader election loop has not run for {election:.0f}s"}
+        seen = self.lease_seen_age()
+        if seen is not None and seen > self.api_grace:
+            # Reported, not fatal: restarting the operator cannot bring the API server back.
+            body["apiServerUnreachableSeconds"] = round(seen, 1)
         return True, body
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         alive, body = self.liveness()
-        role = "leader" if self.leading() else "standby"
-        body["role"] = role
-        seen = self.lease_seen_age()
-        if alive and role == "standby" and seen is not None and seen > STALL_SECONDS:
-            return False, {**body, "error": f"the lease has not been readable for {seen:.0f}s"}
+        body["role"] = "leader" if self.leading() else "standby"
+        if alive and "apiServerUnreachableSeconds" in body:
+            return False, {
+                **body,
+                "error": f"the API server has not answered for {body['apiServerUnreachableSeconds']}s",
+            }
         return alive, body
 
 

@@ -38,7 +38,7 @@ class LeaderElector:
         self.leading = False
         self.holder: str | None = None
         self.last_attempt = time.monotonic()
-        self.last_success = 0.0  # monotonic time of the last successful read or renewal
+        self.last_success = time.monotonic()  # of the last answer from the API server (start: no outage yet)
         self._valid_until = 0.0
         self._observed: tuple[str | None, str | None] | None = None
         self._observed_at = time.monotonic()

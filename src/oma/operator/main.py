@@ -72,6 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, default=int(env("OMA_METRICS_PORT", "8080")), help="0 disables")
     p.add_argument("--health-port", type=int, default=int(env("OMA_HEALTH_PORT", "8081")))
     _add_election_arguments(p)
+    p.add_argument(
+        "--field-manager",
+        default="oma-operator",
+        help="who the API server records as the writer (give replicas their own to audit who wrote what)",
+    )
     p.add_argument("--kubeconfig", default=env("KUBECONFIG"))
     p.add_argument("--log-format", choices=["json", "plain"], default=env("OMA_LOG_FORMAT", "json"))
     p.add_argument("--verbose", action="store_true")
@@ -144,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     RUNTIME.metrics_port = args.metrics_port
     RUNTIME.health_port = args.health_port
     RUNTIME.kubeconfig = args.kubeconfig
+    RUNTIME.field_manager = args.field_manager
     if args.leader_elect:
         timing = ElectionSettings(args.lease_duration, args.renew_deadline, args.retry_period)
         RUNTIME.election = Election(args.leader_election_namespace, args.leader_election_id, _identity(), timing)

@@ -40,6 +40,7 @@ class Runtime:
     metrics_port: int = 8080
     health_port: int = 8081
     kubeconfig: str | None = None
+    field_manager: str = "oma-operator"
     election: Election | None = None
     _videojobs: VideoJobController | None = None
     _stacks: StackController | None = None
@@ -60,7 +61,7 @@ class Runtime:
         return self._stacks
 
     async def start(self) -> None:
-        kube = Kube.connect(self.kubeconfig)
+        kube = Kube.connect(self.kubeconfig, field_manager=self.field_manager)
         namespace = self.settings.namespaces[0] if self.settings.namespaces else None
         for kind in (kinds.VIDEOJOB, kinds.OMASTACK):
             if not await kube.served(kind, namespace):
@@ -96,6 +97,7 @@ class Runtime:
             election_age=lambda: health.since(elector.last_attempt) if elector else None,
             lease_seen_age=lambda: health.since(elector.last_success) if elector else None,
             last_event_age=lambda: health.since(self.videojobs.last_event),
+            api_grace=self.election.settings.renew_deadline if self.election else 10.0,
         )
 
     async def _start_acting(self) -> None:

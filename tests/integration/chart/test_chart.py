@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from lightkube.resources.core_v1 import Pod
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim, install_crds
-from oma.devcluster.operator_process import OperatorProcess
 from oma.devcluster.ports import free_port
 from oma.k8s.resources import VideoJobResource
 
@@ -59,17 +58,6 @@ def values_file(tmp: Path, values: dict[str, Any]) -> str:
     path = tmp / f"values-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(yaml.safe_dump(values))
     return str(path)
-
-
-@pytest.fixture
-def only_the_charts_operator() -> Iterator[None]:
-    """Pause operators this test session started: the chart's operator must be the only one acting."""
-    paused = OperatorProcess.running()
-    for op in paused:
-        op.stop()
-    yield
-    for op in paused:
-        op.start()
 
 
 def process_backed_values() -> dict[str, Any]:
@@ -237,7 +225,7 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
     kube: Client,
     crds: None,
     make_namespace: Callable[[str], str],
-    only_the_charts_operator: None,
+    no_session_operators: None,
     tmp_path: Path,
 ) -> None:
     release, release_ns = "oma-operator", make_namespace("oma-system")
@@ -314,7 +302,7 @@ def test_namespaced_mode_serves_only_its_namespaces(
     kube: Client,
     crds: None,
     make_namespace: Callable[[str], str],
-    only_the_charts_operator: None,
+    no_session_operators: None,
     tmp_path: Path,
 ) -> None:
     release_ns, watched, other = (make_namespace(p) for p in ("oma-ns", "team-a", "team-b"))

@@ -27,8 +27,11 @@ def test_a_standby_is_not_judged_by_loops_it_does_not_run() -> None:
     assert health(True).readiness()[1]["role"] == "leader"
 
 
-def test_a_stalled_election_or_an_unreadable_lease_is_reported() -> None:
+def test_a_stalled_election_or_an_api_server_outage_is_reported() -> None:
     assert not health(False, election_age=40).liveness()[0]
-    ok, body = health(False, seen=40).readiness()
-    assert not ok and "lease" in str(body["error"])
+    alive, body = health(True, seen=12).liveness()
+    assert alive and body["apiServerUnreachableSeconds"] == 12  # reported, not fatal: a restart cannot help
+    ok, body = health(False, seen=12).readiness()
+    assert not ok and "API server" in str(body["error"])
+    assert health(False, seen=9).readiness()[0]
     assert health(True, election_age=None, seen=None).readiness()[0]  # no election: one operator, always acting
