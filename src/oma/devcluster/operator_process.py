@@ -84,7 +84,7 @@ class OperatorProcess:
     def probe(self, path: str) -> tuple[int, dict[str, object]]:
         """(status, JSON body) of /healthz or /readyz; (0, {}) when it does not answer."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=5) as r:
                 return int(r.status), json.loads(r.read())
         except urllib.error.HTTPError as e:
             return int(e.code), json.loads(e.read() or b"{}")

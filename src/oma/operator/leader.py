@@ -52,8 +52,10 @@ class LeaderElector:
         try:
             while True:
                 started = self.last_attempt = time.monotonic()
+                # A slow API server is not a lost lease: a holder's attempt may take until its deadline.
+                budget = self._valid_until - started if self.leading else self.settings.renew_deadline
                 try:
-                    async with asyncio.timeout(self.settings.renew_deadline / 2):
+                    async with asyncio.timeout(max(budget, self.settings.retry)):
                         renewed = await self._acquire_or_renew()
                 except (ApiFailure, TimeoutError) as e:
                     log.warning("leader election: lease %s/%s: %s", self.namespace, self.name, e)
