@@ -3,13 +3,14 @@
 from . import kinds
 from .client import Kube, Manifest, SyncKube
 from .config import connection_fields
-from .errors import ApiFailure, Conflict, Fenced, NotFound
+from .errors import ApiFailure, Conflict, Fenced, Gone, NotFound
 from .kinds import Kind
 
 __all__ = [
     "ApiFailure",
     "Conflict",
     "Fenced",
+    "Gone",
     "Kind",
     "Kube",
     "Manifest",

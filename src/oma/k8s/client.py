@@ -1,53 +1,76 @@
 """The one adapter that talks to the Kubernetes API: generic calls on dict manifests, typed by `Kind`.
 
+lightkube reads the kubeconfig or the pod's identity and builds the HTTP client (TLS, tokens that rotate, exec
+plugins); requests and answers here are plain JSON, so a manifest from a builder goes out as it is and a body
+comes back as a dict, with no model conversion either way (most of the client's cost per call before). The
+async client speaks HTTP/2: one connection carries every concurrent write and watch.
 Writes are server-side apply with one field manager per program, or create-if-absent for immutable children.
-Every failure surfaces as `ApiFailure` (`NotFound`, `Conflict`), never as a client-library type.
+Every failure surfaces as `ApiFailure` (`NotFound`, `Conflict`, `Gone`), never as a client-library type.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterator
+import json
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import httpx2
-from lightkube import ALL_NS, AsyncClient, Client
-from lightkube.core.exceptions import ApiError
-from lightkube.types import CascadeType, PatchType
+from lightkube.config.client_adapter import AsyncClient as http_client
+from lightkube.config.client_adapter import Client as sync_http_client
+from lightkube.config.client_adapter import ConnectionParams
 
 from . import kinds
 from .config import kube_config
-from .errors import ApiFailure, Conflict, Fenced, NotFound
+from .errors import ApiFailure, Conflict, Fenced, Gone, NotFound
 from .kinds import Kind, kind_of
-from .resources import resource
 
 Manifest = dict[str, Any]
 TIMEOUT = httpx2.Timeout(30.0)
+LIST_PAGE = 500
+APPLY = "application/apply-patch+yaml"  # JSON is YAML: server-side apply takes the manifest as JSON
+MERGE = "application/merge-patch+json"
 
 
-def _failure(e: Exception) -> ApiFailure:
-    if isinstance(e, ApiError):
-        code, reason, message = e.status.code, e.status.reason, e.status.message or str(e)
-    elif isinstance(e, httpx2.HTTPStatusError):
-        # An unknown API group answers with a plain-text 404, which lightkube does not turn into an ApiError.
-        code, reason, message = e.response.status_code, None, str(e)
-    else:
-        code, reason, message = None, None, f"the API server could not be reached: {e}"
-    klass = {404: NotFound, 409: Conflict}.get(code or 0, ApiFailure)
-    return klass(message, code, reason)
+def path(kind: Kind, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+    """The REST path of a collection, an object or its subresource (`namespace` None: every namespace)."""
+    prefix = f"/apis/{kind.api_version}" if kind.group else f"/api/{kind.api_version}"
+    scope = f"/namespaces/{namespace}" if kind.namespaced and namespace else ""
+    return "/".join(p for p in (f"{prefix}{scope}/{kind.plural}", name, sub) if p)
 
 
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
+def selector(labels: dict[str, Any] | None) -> str | None:
+    return ",".join(f"{k}={v}" for k, v in labels.items()) if labels else None
+
+
+def failure_of(status: int, text: str) -> ApiFailure:
+    """An API error answer as our error; the server's Status message when it sent one."""
     try:
-        yield
-    except (ApiError, httpx2.HTTPError) as e:
-        raise _failure(e) from e
+        body = json.loads(text)
+    except ValueError:
+        body = {}
+    message = (body.get("message") if isinstance(body, dict) else None) or text.strip() or f"HTTP {status}"
+    reason = body.get("reason") if isinstance(body, dict) else None
+    klass = {404: NotFound, 409: Conflict, 410: Gone}.get(status, ApiFailure)
+    return klass(message, status, reason)
 
 
-def _as_dict(obj: Any) -> Manifest:
-    return obj if type(obj) is dict else obj.to_dict()
+def unreachable(e: httpx2.HTTPError) -> ApiFailure:
+    return ApiFailure(f"the API server could not be reached: {e}", None, None)
+
+
+def _checked(resp: httpx2.Response) -> Manifest:
+    if resp.status_code >= 400:
+        raise failure_of(resp.status_code, resp.text)
+    body: Manifest = resp.json()
+    return body
+
+
+def _typed(kind: Kind, obj: Manifest) -> Manifest:
+    """List items come without apiVersion and kind; put them back so every body says what it is."""
+    obj.setdefault("apiVersion", kind.api_version)
+    obj.setdefault("kind", kind.kind)
+    return obj
 
 
 def event_manifest(involved: Manifest, reason: str, message: str, warning: bool, component: str) -> Manifest:
@@ -80,21 +103,37 @@ def event_manifest(involved: Manifest, reason: str, message: str, warning: bool,
 class Kube:
     """Async API access for the operator and the dashboard."""
 
-    def __init__(self, client: AsyncClient, field_manager: str) -> None:
-        self._client, self.field_manager = client, field_manager
+    def __init__(self, http: httpx2.AsyncClient, field_manager: str) -> None:
+        self._http, self.field_manager = http, field_manager
         # Asked before every write; False refuses it with Fenced (leader election: only the holder writes).
         self.fence: Callable[[], bool] | None = None
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-operator") -> Kube:
+        config = kube_config(kubeconfig).get()
+        assert config is not None, "no current context in the kubeconfig"
+        return cls(http_client(config, ConnectionParams(timeout=TIMEOUT, http2=True)), field_manager)
+
+    async def close(self) -> None:
+        await self._http.aclose()
 
     def _may_write(self) -> None:
         if self.fence is not None and not self.fence():
             raise Fenced("not the leader (or past the renew deadline): writes are fenced off", None, "Fenced")
 
-    @classmethod
-    def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-operator") -> Kube:
-        return cls(AsyncClient(kube_config(kubeconfig), field_manager=field_manager, timeout=TIMEOUT), field_manager)
+    async def _call(
+        self, method: str, url: str, *, params: dict[str, Any] | None = None, body: Any = None, ctype: str = ""
+    ) -> Manifest:
+        headers = {"Content-Type": ctype or "application/json"} if body is not None else None
+        content = json.dumps(body) if body is not None else None
+        try:
+            resp = await self._http.request(method, url, params=params, content=content, headers=headers)
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
+        return _checked(resp)
 
-    async def close(self) -> None:
-        await self._client.close()
+    def _write_params(self, **extra: Any) -> dict[str, Any]:
+        return {"fieldManager": self.field_manager, **extra}
 
     async def apply(self, manifest: Manifest) -> str | None:
         """Server-side apply of a full manifest we own (force: we are the only writer of these fields).
@@ -102,17 +141,9 @@ class Kube:
         Returns the resulting resourceVersion, so a caller can tell the watch's echo of its own write."""
         self._may_write()
         meta = manifest["metadata"]
-        with _translated():
-            obj = await self._client.patch(
-                resource(kind_of(manifest)),
-                meta["name"],
-                manifest,
-                namespace=meta.get("namespace"),
-                patch_type=PatchType.APPLY,
-                field_manager=self.field_manager,
-                force=True,
-            )
-        version: str | None = _as_dict(obj).get("metadata", {}).get("resourceVersion")
+        url = path(kind_of(manifest), meta.get("namespace"), meta["name"])
+        obj = await self._call("PATCH", url, params=self._write_params(force="true"), body=manifest, ctype=APPLY)
+        version: str | None = obj.get("metadata", {}).get("resourceVersion")
         return version
 
     async def create(self, manifest: Manifest) -> bool:
@@ -120,25 +151,35 @@ class Kube:
 
         Cheaper for the apiserver than an apply, and a retry or a restarted operator never duplicates."""
         self._may_write()
-        res = resource(kind_of(manifest))
+        url = path(kind_of(manifest), manifest["metadata"].get("namespace"))
         try:
-            with _translated():
-                await self._client.create(res.from_dict(manifest))
+            await self._call("POST", url, params=self._write_params(), body=manifest)
         except Conflict:
             return False
         return True
 
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Manifest:
-        with _translated():
-            return _as_dict(await self._client.get(resource(kind), name, namespace=namespace))
+        return _typed(kind, await self._call("GET", path(kind, namespace, name)))
+
+    async def list_with_version(
+        self, kind: Kind, namespace: str | None = None, labels: dict[str, Any] | None = None
+    ) -> tuple[list[Manifest], str]:
+        """Every object of `kind` (paged), and the resourceVersion a watch continues from."""
+        items: list[Manifest] = []
+        params: dict[str, Any] = {"limit": LIST_PAGE, "labelSelector": selector(labels)}
+        while True:
+            page = await self._call("GET", path(kind, namespace), params={k: v for k, v in params.items() if v})
+            items += (_typed(kind, o) for o in page.get("items") or [])
+            meta = page.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion", ""))
+            params["continue"] = meta["continue"]
 
     async def list(
         self, kind: Kind, namespace: str | None = None, labels: dict[str, Any] | None = None
     ) -> list[Manifest]:
         """Every object of `kind` in `namespace` (None: all namespaces), optionally by label."""
-        ns = namespace if namespace is not None or not kind.namespaced else ALL_NS
-        with _translated():
-            return [_as_dict(o) async for o in self._client.list(resource(kind), namespace=ns, labels=labels)]
+        return (await self.list_with_version(kind, namespace, labels))[0]
 
     async def watch(
         self,
@@ -146,51 +187,66 @@ class Kube:
         namespace: str | None = None,
         labels: dict[str, Any] | None = None,
         resource_version: str | None = None,
-    ) -> AsyncIterator[tuple[str, Manifest]]:
-        """(event type, object) pairs until the server ends the stream; a caller re-lists and watches again."""
-        ns = namespace if namespace is not None or not kind.namespaced else ALL_NS
-        with _translated():
-            async for event_type, obj in self._client.watch(
-                resource(kind), namespace=ns, labels=labels, resource_version=resource_version
-            ):
-                yield event_type, _as_dict(obj)
+        timeout_seconds: int = 290,
+    ) -> AsyncGenerator[tuple[str, Manifest], None]:
+        """(event type, object) pairs, BOOKMARKs included, until the server ends the stream (after
+        `timeout_seconds`). A resourceVersion too old raises Gone: list again. ERROR events raise their Status."""
+        params: dict[str, Any] = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+            "resourceVersion": resource_version,
+            "labelSelector": selector(labels),
+        }
+        request = self._http.build_request("GET", path(kind, namespace), params={k: v for k, v in params.items() if v})
+        request.extensions["timeout"] = httpx2.Timeout(30.0, read=timeout_seconds + 30.0).as_dict()
+        try:
+            resp = await self._http.send(request, stream=True)
+            try:
+                if resp.status_code >= 400:
+                    raise failure_of(resp.status_code, (await resp.aread()).decode(errors="replace"))
+                async for line in resp.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":
+                        status = event["object"]
+                        raise failure_of(int(status.get("code") or 500), json.dumps(status))
+                    yield event["type"], _typed(kind, event["object"])
+            finally:
+                await resp.aclose()
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
 
     async def patch(self, kind: Kind, name: str, patch: Manifest, namespace: str | None = None) -> Manifest:
         """A JSON merge patch."""
         self._may_write()
-        with _translated():
-            obj = await self._client.patch(resource(kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
-        return _as_dict(obj)
+        url = path(kind, namespace, name)
+        return await self._call("PATCH", url, params=self._write_params(), body=patch, ctype=MERGE)
 
-    async def patch_status(self, kind: Kind, name: str, status: Manifest, namespace: str) -> bool:
-        """Merge-patch the status subresource; False when the object is gone (nothing left to report on)."""
+    async def patch_status(self, kind: Kind, name: str, status: Manifest, namespace: str) -> str | None:
+        """Merge-patch the status subresource; the new resourceVersion, or None when the object is gone."""
         self._may_write()
+        url = path(kind, namespace, name, "status")
         try:
-            with _translated():
-                await self._client.patch(
-                    resource(kind).Status, name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE
-                )
+            obj = await self._call("PATCH", url, params=self._write_params(), body={"status": status}, ctype=MERGE)
         except NotFound:
-            return False
-        return True
+            return None
+        return str(obj.get("metadata", {}).get("resourceVersion", ""))
 
     async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
         """Delete in the background; False when it was already gone."""
         self._may_write()
         try:
-            with _translated():
-                await self._client.delete(resource(kind), name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+            await self._call("DELETE", path(kind, namespace, name), body={"propagationPolicy": "Background"})
         except NotFound:
             return False
         return True
 
     async def served(self, kind: Kind, namespace: str | None = None) -> bool:
         """Whether the apiserver serves `kind` (its CRD is installed): one list call, 404 means absent."""
-        ns = namespace if namespace is not None else ALL_NS
         try:
-            with _translated():
-                async for _ in self._client.list(resource(kind), namespace=ns, chunk_size=1):
-                    break
+            await self._call("GET", path(kind, namespace), params={"limit": 1})
         except NotFound:
             return False
         return True
@@ -202,27 +258,30 @@ class Kube:
 class SyncKube:
     """The few blocking calls of one-shot programs (the worker): read an object, patch its status."""
 
-    def __init__(self, client: Client, field_manager: str) -> None:
-        self._client, self.field_manager = client, field_manager
+    def __init__(self, http: httpx2.Client, field_manager: str) -> None:
+        self._http, self.field_manager = http, field_manager
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-worker") -> SyncKube:
-        return cls(Client(kube_config(kubeconfig), field_manager=field_manager, timeout=TIMEOUT), field_manager)
+        config = kube_config(kubeconfig).get()
+        assert config is not None, "no current context in the kubeconfig"
+        return cls(sync_http_client(config, ConnectionParams(timeout=TIMEOUT)), field_manager)
+
+    def _call(self, method: str, url: str, body: Any = None, ctype: str = "") -> Manifest:
+        headers = {"Content-Type": ctype or "application/json"} if body is not None else None
+        content = json.dumps(body) if body is not None else None
+        params = {"fieldManager": self.field_manager} if method != "GET" else None
+        try:
+            resp = self._http.request(method, url, params=params, content=content, headers=headers)
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
+        return _checked(resp)
 
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Manifest:
-        with _translated():
-            return _as_dict(self._client.get(resource(kind), name, namespace=namespace))
+        return _typed(kind, self._call("GET", path(kind, namespace, name)))
 
     def patch_status(self, kind: Kind, name: str, status: Manifest, namespace: str) -> None:
-        with _translated():
-            self._client.patch(
-                resource(kind).Status,
-                name,
-                {"status": status},
-                namespace=namespace,
-                patch_type=PatchType.MERGE,
-                field_manager=self.field_manager,
-            )
+        self._call("PATCH", path(kind, namespace, name, "status"), body={"status": status}, ctype=MERGE)
 
 
 __all__ = ["Kube", "Manifest", "SyncKube", "event_manifest", "kinds"]

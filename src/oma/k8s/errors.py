@@ -21,3 +21,7 @@ class Conflict(ApiFailure):
 
 class Fenced(ApiFailure):
     """Refused before sending: this process may not write now (a standby, or a leader past its renew deadline)."""
+
+
+class Gone(ApiFailure):
+    """410: a watch's resourceVersion is too old; list again and watch from the list's version."""

@@ -1,4 +1,8 @@
-"""kopf handlers: parse what arrives, hand it to the controller. Nothing else happens here."""
+"""kopf handlers: parse what arrives, hand it to the controller. Nothing else happens here.
+
+VideoJobs and their Jobs are not here: they are the hot kinds, followed by our own informers (runtime.py),
+which skip kopf's per-event machinery and filter Jobs by label on the server.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from typing import Any
 import kopf
 
 from oma.k8s import connection_fields
-from oma.models import omastack, videojob
+from oma.models import omastack
 
-from .common.labels import LABEL_MANAGED_BY, LABEL_STACK, MANAGER
+from .common.labels import LABEL_STACK
 from .runtime import RUNTIME
 
 
@@ -44,16 +48,6 @@ async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.cleanup()
 async def stop(**_: Any) -> None:
     await RUNTIME.stop()
-
-
-@kopf.on.event(videojob.GROUP, videojob.VERSION, videojob.PLURAL)
-async def videojob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.videojobs.observe_videojob(type, body)
-
-
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGER})
-async def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    RUNTIME.videojobs.observe_job(type, body)
 
 
 @kopf.on.event(omastack.GROUP, omastack.VERSION, omastack.PLURAL)

@@ -13,9 +13,11 @@ from aiohttp import web
 from prometheus_client import start_http_server
 
 from oma.k8s import Kube, kinds
+from oma.k8s.informer import Informer
 
 from . import health
 from .common.events import EventPoster
+from .common.labels import LABEL_MANAGED_BY, MANAGER
 from .common.lease import ElectionSettings
 from .leader import LeaderElector
 from .omastack.controller import StackController
@@ -46,6 +48,7 @@ class Runtime:
     _stacks: StackController | None = None
     _events: EventPoster | None = None
     _elector: LeaderElector | None = None
+    _informers: list[Informer] = field(default_factory=list)
     _acting: list[asyncio.Task[None]] = field(default_factory=list)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _probes: web.AppRunner | None = None
@@ -73,6 +76,7 @@ class Runtime:
         self._events = EventPoster(kube)
         self._videojobs = VideoJobController(kube, self._events, self.settings)
         self._stacks = StackController(kube, self._events, on_defaults=self._videojobs.set_stack)
+        self._follow(kube, self._videojobs)
         if self.election is None:
             await self._start_acting()
         else:
@@ -89,6 +93,22 @@ class Runtime:
             start_http_server(self.metrics_port, addr=os.environ.get("OMA_METRICS_ADDR", "0.0.0.0"))  # noqa: S104
             log.info("metrics on :%d/metrics", self.metrics_port)
 
+    def _follow(self, kube: Kube, videojobs: VideoJobController) -> None:
+        """Informers for the hot kinds, in every replica (a standby keeps its caches warm for a takeover)."""
+        jobs: list[Informer] = []
+        namespaces: list[str | None] = [*self.settings.namespaces] if self.settings.namespaces else [None]
+        for ns in namespaces:
+            self._informers.append(Informer(kube, kinds.VIDEOJOB, videojobs.observe_videojob, ns))
+            jobs.append(Informer(kube, kinds.JOB, videojobs.observe_job, ns, {LABEL_MANAGED_BY: MANAGER}))
+        self._informers += jobs
+        self._background += [asyncio.create_task(i.run(), name=f"oma-watch-{i.kind.plural}") for i in self._informers]
+
+        async def jobs_synced() -> None:
+            await asyncio.gather(*(i.synced.wait() for i in jobs))
+            videojobs.jobs_synced.set()
+
+        self._background.append(asyncio.create_task(jobs_synced(), name="oma-jobs-synced"))
+
     def _health(self) -> health.Health:
         elector = self._elector
         return health.Health(
@@ -96,7 +116,7 @@ class Runtime:
             loop_ages=lambda: [health.since(self.videojobs.last_pass), health.since(self.stacks.last_pass)],
             election_age=lambda: health.since(elector.last_attempt) if elector else None,
             lease_seen_age=lambda: health.since(elector.last_success) if elector else None,
-            last_event_age=lambda: health.since(self.videojobs.last_event),
+            last_event_age=lambda: max(health.since(i.last_heard) for i in self._informers),
             api_grace=self.election.settings.renew_deadline if self.election else 10.0,
         )
 

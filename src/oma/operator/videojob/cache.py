@@ -15,6 +15,7 @@ from oma.models.omastack import WorkerDefaultsSpec
 from oma.models.videojob import VideoJob
 
 Key = tuple[str, str]  # (namespace, name)
+TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 def slim(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,10 +81,25 @@ class Entry:
     error: str | None
     summary: Summary | None
     first_seen: float = field(default_factory=time.monotonic)
+    written: str | None = None  # the resourceVersion our last status write produced: its echo is no news
 
     @property
     def vj(self) -> VideoJob | None:
         return None if self.error else VideoJob.model_validate(self.body)
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None and self.summary.phase in TERMINAL
+
+    @classmethod
+    def done(cls, body: Mapping[str, Any], phase: str) -> Entry:
+        """A finished VideoJob: it never changes again, so only what the phase gauge counts is kept, and its
+        spec is never parsed (a namespace's history can be most of its VideoJobs)."""
+        meta = body["metadata"]
+        ns = meta.get("namespace", "")
+        identity = {"metadata": {k: meta[k] for k in ("name", "namespace", "uid") if k in meta}}
+        summary = Summary(phase, 0, "", meta.get("uid", ""), False, False, None, ns)
+        return cls(identity, None, summary)
 
 
 def with_status(body: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:

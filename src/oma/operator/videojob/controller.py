@@ -22,13 +22,13 @@ from oma.models.videojob import VideoJob
 
 from ..common import clock
 from ..common.events import EventPoster
-from ..common.labels import LABEL_MANAGED_BY, LABEL_VIDEOJOB, MANAGER
+from ..common.labels import LABEL_VIDEOJOB
 from ..common.loop import ReconcileLoop
 from ..monitoring import metrics
 from . import admission, builders
 from .builders import WorkerDefaults, worker_defaults
-from .cache import Entry, Key, slim, stack_of, stack_scope, summarize, with_status
-from .decide import TERMINAL, JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
+from .cache import TERMINAL, Entry, Key, slim, stack_of, stack_scope, summarize, with_status
+from .decide import JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
 
 log = logging.getLogger(__name__)
 LIMIT_ANNOTATION = "video.oma.ai/max-concurrent-jobs"
@@ -58,6 +58,7 @@ class VideoJobController:
         self._limits: dict[str, tuple[float, int]] = {}
         self._sem = asyncio.Semaphore(settings.write_concurrency)
         self._counted_failures: dict[Key, int] = {}
+        self.jobs_synced = asyncio.Event()  # set once the Job informers have listed
 
     # --- fed by the kopf handlers -----------------------------------------------------------------------------
 
@@ -65,18 +66,25 @@ class VideoJobController:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         self.last_event = time.monotonic()
+        old = self.videojobs.get(key)
         if event_type == "DELETED":
             self.videojobs.pop(key, None)
             self._counted_failures.pop(key, None)
             self.loop.backoff.forget(key)
             self.active.discard(key)
+        elif old is not None and old.written is not None and old.written == meta.get("resourceVersion"):
+            return  # the echo of our own status write, already applied to what we keep
+        elif (phase := (body.get("status") or {}).get("phase")) in TERMINAL:
+            # Finished for good: nothing will ever be decided for it again, so it is neither parsed nor woken.
+            self.videojobs[key] = Entry.done(body, phase)
+            self.active.discard(key)
+            return
         else:
             raw = slim(body)
             try:
                 summary, error = summarize(VideoJob.model_validate(raw), self.stacks), None
             except ValidationError as e:
                 summary, error = None, str(e)
-            old = self.videojobs.get(key)
             entry = self.videojobs[key] = Entry(raw, error, summary, old.first_seen if old else time.monotonic())
             self._track(key, entry)
         self.loop.poke(key)
@@ -133,22 +141,9 @@ class VideoJobController:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    async def prime(self) -> None:
-        """Know every existing Job before the first decision, so a restart never over-admits."""
-        labels = {LABEL_MANAGED_BY: MANAGER}
-        namespaces: list[str | None] = [*self.settings.namespaces] if self.settings.namespaces else [None]
-        for ns in namespaces:
-            for body in await self.kube.list(kinds.JOB, namespace=ns, labels=labels):
-                self.observe_job("ADDED", body)
-
     async def run(self) -> None:
-        while True:
-            try:
-                await self.prime()
-                break
-            except ApiFailure as e:
-                log.warning("listing Jobs failed (%s); retrying", e.message)
-                await asyncio.sleep(2)
+        # Every existing Job must be known before the first decision, so a restart never over-admits.
+        await self.jobs_synced.wait()
         await self.loop.run(self.reconcile_pass)
 
     async def reconcile_pass(self, dirty: set[Key]) -> None:
@@ -237,6 +232,8 @@ class VideoJobController:
             await self.loop.guarded(key, self._reconcile_entry(key, entry, slot))
 
     async def _reconcile_entry(self, key: Key, entry: Entry, slot: QueueSlot | None) -> None:
+        if entry.finished:
+            return  # a late event of its Job (completion, TTL deletion) changes nothing any more
         vj = entry.vj
         if vj is None:
             patch = invalid_spec_status(entry.body.get("status") or {}, entry.error or "", clock.now())
@@ -259,9 +256,10 @@ class VideoJobController:
         if job is not None:
             self._count_retries(key, vj, job)
         if d.status:
-            if not await self.kube.patch_status(kinds.VIDEOJOB, name, d.status, namespace=ns):
+            written = await self.kube.patch_status(kinds.VIDEOJOB, name, d.status, namespace=ns)
+            if written is None:
                 return
-            self._remember_status(key, d.status)
+            self._remember_status(key, d.status, written)
         if d.event:
             reason, message, warning = d.event
             self.events.post(entry.body, reason, message, warning)
@@ -277,17 +275,21 @@ class VideoJobController:
         # Count the slot as taken before the Job's watch event arrives.
         self.jobs[key] = JobState(name=manifest["metadata"]["name"], suspended=vj.spec.suspend)
 
-    def _remember_status(self, key: Key, patch: dict[str, Any]) -> None:
-        """Apply our own patch to the cached object, so the next pass does not repeat it before the watch echo."""
+    def _remember_status(self, key: Key, patch: dict[str, Any], written: str) -> None:
+        """Apply our own patch to the cached object, so neither the next pass nor the watch's echo repeats it."""
         entry = self.videojobs.get(key)
         if entry is None:
             return
         body = with_status(entry.body, patch)
-        try:
-            entry.summary = summarize(VideoJob.model_validate(body), self.stacks)
-        except ValidationError:
-            return
-        entry.body = body
+        if body["status"].get("phase") in TERMINAL:
+            entry = self.videojobs[key] = Entry.done(body, body["status"]["phase"])
+        else:
+            try:
+                entry.summary = summarize(VideoJob.model_validate(body), self.stacks)
+            except ValidationError:
+                return
+            entry.body = body
+        entry.written = written
         self._track(key, entry)
 
     def _count_retries(self, key: Key, vj: VideoJob, job: JobState) -> None:

@@ -13,8 +13,8 @@ from oma.models.videojob import VideoJob
 from ..common.clock import age_seconds
 from ..common.conditions import MAX_MESSAGE, Cond, merge_conditions, same_conditions
 from .builders import job_name
+from .cache import TERMINAL
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 CONDITION_TYPES = ("Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")
 _EXIT_REASON = {
     Exit.INVALID_SPEC: "InvalidSpec",
