@@ -7,14 +7,39 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .common import GROUP as GROUP
 from .common import VERSION as VERSION
-from .common import ConditionBase, DnsLabel, ObjectMeta, Resources, _Model, cel
+from .common import ConditionBase, DnsLabel, ObjectMeta, Resources, cel
+from .common import _Model as _LaxModel
 
 KIND = "VideoJob"
 PLURAL = "videojobs"
+
+
+def _integral(value: object) -> object:
+    # JSON has one number type: the apiserver takes 320.0 for the integer 320, so strict mode must too
+    # (found by the same-verdict corpus). Strings and booleans stay refused, as the apiserver refuses them.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+
+
+class _Model(_LaxModel):
+    # Strict like the apiserver: "5" is not an integer and "true" not a boolean (issue 13: one validator).
+    model_config = ConfigDict(strict=True)
+
+
+# One path segment: no '/', no control characters (NUL included), and never starting with '.', so '.' and '..'
+# cannot occur and hidden names stay ours (partial outputs are `.<name>.<run>.partial`). RE2, Rust regex and
+# Python's re all read this pattern the same way (the apiserver, pydantic and hypothesis use one each).
+_SEGMENT = r"[^./\x00-\x1f\x7f][^/\x00-\x1f\x7f]*"
+RELATIVE_FILE = rf"^{_SEGMENT}(/{_SEGMENT})*$"
+RELATIVE_DIR = rf"^({_SEGMENT}(/{_SEGMENT})*/?)?$"
 
 Color = Annotated[
     str,
@@ -33,16 +58,28 @@ class TitleCard(_Model):
     text: str = Field(
         min_length=1,
         max_length=2000,
+        pattern=r"^[^\x00]*$",
         description="Text to show, verbatim: quotes, colons, backslashes, %{...} and newlines are displayed, "
-        "never interpreted.",
+        "never interpreted. No NUL characters.",
     )
     duration_seconds: float = Field(alias="durationSeconds", gt=0, le=600, description="Length of the card.")
-    width: int = Field(default=1280, ge=16, le=3840, multiple_of=2, description="Width in pixels (even).")
-    height: int = Field(default=720, ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
-    fps: int = Field(default=30, ge=1, le=60, description="Frames per second.")
-    font_size: int = Field(default=64, alias="fontSize", ge=8, le=400, description="Font size in pixels.")
+    width: Integer = Field(default=1280, ge=16, le=3840, multiple_of=2, description="Width in pixels (even).")
+    height: Integer = Field(default=720, ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
+    fps: Integer = Field(default=30, ge=1, le=60, description="Frames per second.")
+    font_size: Integer = Field(default=64, alias="fontSize", ge=8, le=400, description="Font size in pixels.")
     font_color: Color = Field(default="white", alias="fontColor", description="Text colour.")
     background_color: Color = Field(default="black", alias="backgroundColor", description="Background colour.")
+
+    @field_validator("text")
+    @classmethod
+    def _utf8(cls, text: str) -> str:
+        # JSON from the apiserver is always UTF-8; a YAML file given to `oma run` can hold a lone surrogate,
+        # which the worker could not write to drawtext's text file (found by the property-based test).
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"text is not valid Unicode: {e.reason} at position {e.start}") from None
+        return text
 
 
 class PvcFile(_Model):
@@ -52,8 +89,9 @@ class PvcFile(_Model):
     path: str = Field(
         min_length=1,
         max_length=1024,
-        pattern=r"^[^/].*",
-        description="Path inside the volume, relative; '..' segments and symlinks leaving the volume are refused.",
+        pattern=RELATIVE_FILE,
+        description="Path inside the volume, relative: no leading '/', no segment starting with '.' (so no '..'), "
+        "no control characters; symlinks leaving the volume are refused by the worker.",
     )
 
 
@@ -100,19 +138,19 @@ class Rendition(_Model):
 
     name: DnsLabel = Field(description="Used in file names: <name>.mp4, or the HLS variant directory.")
     codec: Literal["h264", "hevc"] = Field(default="h264", description="Video codec (libx264 or libx265).")
-    width: int = Field(
+    width: Integer = Field(
         ge=16,
         le=3840,
         multiple_of=2,
         description="Width in pixels (even); the picture is scaled to fit and padded, keeping its aspect ratio.",
     )
-    height: int = Field(ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
-    crf: int | None = Field(default=None, ge=0, le=51, description="Constant quality; excludes bitrate.")
+    height: Integer = Field(ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
+    crf: Integer | None = Field(default=None, ge=0, le=51, description="Constant quality; excludes bitrate.")
     bitrate: Bitrate | None = Field(default=None, description="Target video bitrate; excludes crf.")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"] = (
         Field(default="veryfast", description="Encoder speed/size trade-off (x264/x265 presets).")
     )
-    fps: int | None = Field(default=None, ge=1, le=120, description="Output frame rate; default: the input's.")
+    fps: Integer | None = Field(default=None, ge=1, le=120, description="Output frame rate; default: the input's.")
     audio_bitrate: Bitrate = Field(default="128k", alias="audioBitrate", description="AAC audio bitrate.")
 
     @model_validator(mode="after")
@@ -126,7 +164,9 @@ class Hls(_Model):
     """An HLS ladder: one variant playlist per rendition and a master playlist."""
 
     name: DnsLabel = Field(default="hls", description="Directory for the ladder under the destination.")
-    segment_seconds: int = Field(default=6, alias="segmentSeconds", ge=1, le=60, description="Target segment length.")
+    segment_seconds: Integer = Field(
+        default=6, alias="segmentSeconds", ge=1, le=60, description="Target segment length."
+    )
     renditions: list[Rendition] = Field(min_length=1, max_length=8, description="The ladder's rungs.")
 
 
@@ -134,8 +174,12 @@ class Thumbnails(_Model):
     """JPEG stills every N seconds, optionally tiled into one sprite sheet."""
 
     name: DnsLabel = Field(default="thumbs", description="Directory for the thumbnails under the destination.")
-    every_seconds: float = Field(alias="everySeconds", gt=0, le=3600, description="One thumbnail per interval.")
-    width: int = Field(default=320, ge=16, le=1920, multiple_of=2, description="Width; height keeps the aspect.")
+    # At most one per second: denser than any scrubbing preview needs, and a 0.001 s interval wrote hundreds of
+    # thousands of files in two minutes (issue 13). limits.maxOutputFiles bounds the total.
+    every_seconds: float = Field(
+        alias="everySeconds", ge=1, le=3600, description="One thumbnail per interval, 1 s at the densest."
+    )
+    width: Integer = Field(default=320, ge=16, le=1920, multiple_of=2, description="Width; height keeps the aspect.")
     sprite: bool = Field(default=False, description="Also write <name>/sprite.jpg, 10 thumbnails per row.")
 
 
@@ -151,6 +195,10 @@ class Outputs(_Model):
             "!has(self.mp4) || self.mp4.all(x, self.mp4.exists_one(y, y.name == x.name))",
             "mp4 rendition names must be unique",
         ),
+        (
+            "!has(self.hls) || !has(self.thumbnails) || self.hls.name != self.thumbnails.name",
+            "hls.name and thumbnails.name must differ (both are directories under the destination)",
+        ),
     )
 
     mp4: list[Rendition] = Field(default_factory=list, max_length=8, description="MP4 files, one per rendition.")
@@ -164,6 +212,8 @@ class Outputs(_Model):
         names = [r.name for r in self.mp4]
         if len(set(names)) != len(names):
             raise ValueError("mp4 rendition names must be unique")
+        if self.hls and self.thumbnails and self.hls.name == self.thumbnails.name:
+            raise ValueError("hls.name and thumbnails.name must differ (both are directories under the destination)")
         return self
 
 
@@ -175,42 +225,81 @@ class Destination(_Model):
         default="",
         alias="pathPrefix",
         max_length=512,
-        pattern=r"^([^/].*)?$",
-        description="Directory inside the volume, relative (no leading '/').",
+        pattern=RELATIVE_DIR,
+        description="Directory inside the volume, relative: no leading '/', no segment starting with '.' (so no "
+        "'..'), no control characters. The worker also refuses a prefix that leaves the volume through a symlink.",
     )
 
 
 class Limits(_Model):
-    """Guards against hostile or mistaken inputs."""
+    """Guards against hostile or mistaken specs: how big an input may be, and how much work a job may do.
+
+    The input limits are checked on the probed sources; the totals are checked at plan time from the probed
+    sources and enforced while ffmpeg runs (it is stopped, partial outputs removed, exit 11 names the limit).
+    """
 
     max_input_seconds: float = Field(
         default=4 * 3600, alias="maxInputSeconds", gt=0, le=86400, description="Longest input accepted."
     )
-    max_input_pixels: int = Field(
-        default=3840 * 2160, alias="maxInputPixels", gt=0, description="Largest frame (width x height) accepted."
+    max_input_pixels: Integer = Field(
+        default=3840 * 2160,
+        alias="maxInputPixels",
+        gt=0,
+        le=8192 * 8192,
+        description="Largest frame (width x height) accepted; at most 8192x8192.",
     )
-    max_input_bytes: int = Field(
-        default=50 * 1024**3, alias="maxInputBytes", gt=0, description="Largest input file accepted."
+    max_input_bytes: Integer = Field(
+        default=50 * 1024**3, alias="maxInputBytes", gt=0, le=1024**4, description="Largest input file accepted."
+    )
+    max_output_files: Integer = Field(
+        default=25_000,
+        alias="maxOutputFiles",
+        ge=1,
+        le=200_000,
+        description="Files the job may write in total (thumbnails, HLS segments and playlists, MP4s).",
+    )
+    max_output_bytes: Integer = Field(
+        default=50 * 1024**3,
+        alias="maxOutputBytes",
+        ge=1024**2,
+        le=1024**4,
+        description="Bytes the job may write in total.",
+    )
+    max_encoded_frames: Integer = Field(
+        default=10_000_000,
+        alias="maxEncodedFrames",
+        ge=1,
+        le=100_000_000,
+        description="Video frames the job may encode, summed over every output (thumbnails count one each).",
+    )
+    max_encode_seconds: Integer = Field(
+        default=6 * 3600,
+        alias="maxEncodeSeconds",
+        ge=1,
+        le=7 * 86400,
+        description="Wall time the encode may take.",
     )
 
 
 class Retries(_Model):
     """How often a transient failure is retried. Permanent failures (bad input, refused input) never are."""
 
-    limit: int = Field(default=2, ge=0, le=20, description="Retries after the first attempt (the Job's backoffLimit).")
+    limit: Integer = Field(
+        default=2, ge=0, le=20, description="Retries after the first attempt (the Job's backoffLimit)."
+    )
 
 
 class Timeouts(_Model):
     """Deadlines; each failure says which one was hit."""
 
-    queued_seconds: int | None = Field(
+    queued_seconds: Integer | None = Field(
         default=None,
         alias="queuedSeconds",
         ge=1,
         le=7 * 86400,
         description="Fail with reason QueuedTimeout if the job has not started this long after creation.",
     )
-    running_seconds: int | None = Field(
+    running_seconds: Integer | None = Field(
         default=None,
         alias="runningSeconds",
         ge=1,
@@ -262,8 +351,8 @@ class VideoJobSpec(_Model):
     trim: Trim | None = Field(default=None, description="Keep only part of the joined input.")
     outputs: Outputs = Field(description="What to produce.")
     destination: Destination = Field(description="Where outputs are written.")
-    limits: Limits = Field(default_factory=Limits, description="Refuse inputs beyond these limits.")
-    priority: int | None = Field(
+    limits: Limits = Field(default_factory=Limits, description="Input limits and work budget.")
+    priority: Integer | None = Field(
         default=None,
         ge=-1000,
         le=1000,
@@ -279,7 +368,7 @@ class VideoJobSpec(_Model):
     cancel: bool = Field(
         default=False, description="Stop for good: the Job is deleted and the phase becomes Cancelled."
     )
-    ttl_seconds_after_finished: int | None = Field(
+    ttl_seconds_after_finished: Integer | None = Field(
         default=None,
         alias="ttlSecondsAfterFinished",
         ge=0,
@@ -318,10 +407,10 @@ class OutputFile(_Model):
     uri: str = Field(max_length=1024, description="Path relative to the destination (claim + pathPrefix).")
     kind: Literal["mp4", "hls-master", "hls-variant", "thumbnail", "sprite"] = Field(description="What it is.")
     codec: str | None = Field(default=None, max_length=32, description="Video codec, as ffprobe names it.")
-    width: int | None = Field(default=None, description="Width in pixels.")
-    height: int | None = Field(default=None, description="Height in pixels.")
+    width: Integer | None = Field(default=None, description="Width in pixels.")
+    height: Integer | None = Field(default=None, description="Height in pixels.")
     duration_seconds: float | None = Field(default=None, alias="durationSeconds", description="Duration.")
-    size_bytes: int = Field(alias="sizeBytes", description="Size on disk (an HLS variant: all its segments).")
+    size_bytes: Integer = Field(alias="sizeBytes", description="Size on disk (an HLS variant: all its segments).")
     sha256: str = Field(max_length=64, description="SHA-256 of the file (an HLS variant: of its playlist).")
 
 
@@ -336,7 +425,7 @@ class Failure(_Model):
 
     reason: str = Field(max_length=128, description="e.g. InputRefused, InputUndecodable, QueuedTimeout.")
     message: str = Field(max_length=4096, description="Details, such as ffmpeg's last error line.")
-    exit_code: int | None = Field(default=None, alias="exitCode", description="The worker's exit code, if it ran.")
+    exit_code: Integer | None = Field(default=None, alias="exitCode", description="The worker's exit code, if it ran.")
     permanent: bool = Field(default=True, description="False when retries were possible (and used up).")
 
 
@@ -353,16 +442,16 @@ class VideoJobStatus(_Model):
         description="One condition per concern.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    observed_generation: int | None = Field(
+    observed_generation: Integer | None = Field(
         default=None, alias="observedGeneration", description="The spec generation the operator last acted on."
     )
-    attempts: int | None = Field(default=None, ge=0, description="Worker runs so far, retries included.")
+    attempts: Integer | None = Field(default=None, ge=0, description="Worker runs so far, retries included.")
     job_name: str | None = Field(default=None, alias="jobName", max_length=63, description="The child batch/v1 Job.")
     start_time: str | None = Field(default=None, alias="startTime", max_length=64, description="When work started.")
     completion_time: str | None = Field(
         default=None, alias="completionTime", max_length=64, description="When it finished, either way."
     )
-    queue_position: int | None = Field(
+    queue_position: Integer | None = Field(
         default=None, alias="queuePosition", ge=1, description="1 = next to start, while Queued."
     )
     progress: Progress | None = Field(default=None, description="Live progress, written by the worker.")

@@ -9,20 +9,25 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from oma.models.videojob import OutputFile, Progress, Rendition, VideoJobSpec
 
+from . import budget, safety
 from . import plan as planner
-from . import safety
 from .exitcodes import Exit, WorkerError
 from .probe import MediaInfo, ProbeError, probe
-from .progress import ProgressTracker, parse_blocks
+from .progress import ProgressTracker, out_seconds, parse_blocks
+
+# How often the disk and the clock are checked while ffmpeg runs (frames are checked on every progress block).
+WATCH_INTERVAL = 0.5
 
 
 class Reporter(Protocol):
@@ -51,7 +56,7 @@ def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) 
             location, protocols = inp.url, safety.HTTP_PROTOCOLS
         else:
             assert inp.pvc is not None
-            path = safety.confine(volumes.path(inp.pvc.claim_name), inp.pvc.path)
+            path = safety.confine(volumes.path(inp.pvc.claim_name), inp.pvc.path, f"spec.inputs[{i}].pvc.path")
             if not path.is_file():
                 raise WorkerError(
                     Exit.INPUT_UNREADABLE,
@@ -97,15 +102,42 @@ def _check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
         )
 
 
-def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter) -> None:
+def _watch(
+    proc: subprocess.Popen[str], watch: budget.Watch, stop: Callable[[WorkerError], None], done: threading.Event
+) -> None:
+    while not done.wait(WATCH_INTERVAL):
+        if over := watch.clock_and_disk(time.monotonic()):
+            stop(over)
+            return
+
+
+def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter, watch: budget.Watch) -> None:
+    """Run ffmpeg to the end, or stop it (SIGKILL: its partial outputs are thrown away) when over budget."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [*argv[:1], "-loglevel", "error", *argv[1:]], stdout=subprocess.PIPE, stderr=err, text=True
         )
-        assert proc.stdout is not None
-        for block in parse_blocks(proc.stdout):
-            reporter.progress(tracker.update(block))
-        code = proc.wait()
+        over: list[WorkerError] = []
+
+        def stop(error: WorkerError) -> None:
+            over.append(error)
+            proc.kill()
+
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(proc, watch, stop, done), daemon=True)
+        watcher.start()
+        try:
+            assert proc.stdout is not None
+            for block in parse_blocks(proc.stdout):
+                reporter.progress(tracker.update(block))
+                if not over and (exceeded := watch.progress(out_seconds(block))):
+                    stop(exceeded)
+            code = proc.wait()
+        finally:
+            done.set()
+            watcher.join()
+        if over:
+            raise over[0]
         if code != 0:
             err.seek(0)
             lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
@@ -222,14 +254,23 @@ def _finish_hls(out: planner.PlannedOutput, expected: float, dest: Path) -> list
     return result
 
 
+def _ffmpeg_once(argv: list[str], what: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        raise WorkerError(Exit.TRANSIENT, "EncodeFailed", f"{what}: {lines[-1] if lines else done.returncode}")
+
+
 def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Path) -> list[OutputFile]:
     assert spec.outputs.thumbnails is not None
     thumbs = sorted(out.partial.glob("thumb_*.jpg"))
     if not thumbs:
         raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", "no thumbnails were written")
     if spec.outputs.thumbnails.sprite:
-        rows = math.ceil(len(thumbs) / 10)
-        subprocess.run(
+        tile = probe(str(thumbs[0]), safety.FILE_PROTOCOLS)
+        budget.check_sprite(len(thumbs), tile.width or 0, tile.height or 0)
+        rows = math.ceil(len(thumbs) / budget.SPRITE_COLUMNS)
+        _ffmpeg_once(
             [
                 "ffmpeg",
                 "-nostdin",
@@ -239,14 +280,14 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
                 "-i",
                 str(out.partial / "thumb_%05d.jpg"),
                 "-vf",
-                f"tile=10x{rows}",
+                f"tile={budget.SPRITE_COLUMNS}x{rows}",
                 "-frames:v",
                 "1",
                 "-q:v",
                 "3",
                 str(out.partial / "sprite.jpg"),
             ],
-            check=True,
+            "sprite",
         )
     _publish(out.partial, out.final)
     result = [_output(out.final / t.name, "thumbnail", dest) for t in thumbs]
@@ -312,19 +353,52 @@ def _done(encode_seconds: float, expected_seconds: float) -> Progress:
     )
 
 
+def destination(spec: VideoJobSpec, root: Path) -> Path:
+    """Where outputs go, confined to the destination volume `root`: `oma worker` and `oma run` both use this."""
+    out = spec.outputs
+    entries = {f"{r.name}.mp4": f"spec.outputs.mp4[{i}].name" for i, r in enumerate(out.mp4)}
+    if out.hls:
+        entries[out.hls.name] = "spec.outputs.hls.name"
+    if out.thumbnails:
+        entries[out.thumbnails.name] = "spec.outputs.thumbnails.name"
+    return safety.confine_destination(root, spec.destination.path_prefix, entries)
+
+
+def _check_plan(spec: VideoJobSpec, sources: list[planner.Source], p: planner.Plan) -> budget.Work:
+    """Refuse before any work: nothing to encode, or a budget the plan alone exceeds."""
+    if p.expected_seconds <= 0:
+        total = sum(s.duration for s in sources)
+        if spec.trim and spec.trim.start_seconds >= total:
+            raise WorkerError(
+                Exit.INVALID_SPEC,
+                "TrimOutsideInput",
+                f"spec.trim.startSeconds={spec.trim.start_seconds:g} is at or after the end of the input ({total:g}s)",
+            )
+        raise WorkerError(Exit.INPUT_UNREADABLE, "InputUndecodable", "the input has no duration to encode")
+    work = budget.estimate(spec, p.expected_seconds, p.fps)
+    budget.check_plan(spec.limits, work)
+    th = spec.outputs.thumbnails
+    if th and th.sprite:
+        w, h, _ = planner.joined_format(spec, sources)
+        budget.check_sprite(math.ceil(p.expected_seconds / th.every_seconds), th.width, math.ceil(th.width * h / w))
+    return work
+
+
 def execute(
     spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
 ) -> list[OutputFile]:
-    """Everything the worker does for one job. Raises WorkerError with an exit code on failure."""
+    """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
     sources = _resolve_sources(spec, volumes, allow_private)
     _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p = planner.build(spec, sources, Path(work), dest, run_id=uuid.uuid4().hex[:12])
+        estimate = _check_plan(spec, sources, p)
         _prepare_partials(p.outputs)
         try:
             started = time.monotonic()
-            _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter)
+            watch = budget.Watch(spec.limits, estimate.frames_per_second, [o.partial for o in p.outputs], started)
+            _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter, watch)
             encode_seconds = time.monotonic() - started
             reporter.progress(Progress(phase="Packaging", percent=100))
             reporter.progress(Progress(phase="Publishing", percent=100))

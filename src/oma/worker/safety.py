@@ -42,13 +42,53 @@ def check_url(url: str, allow_private: bool = False) -> None:
             )
 
 
-def confine(root: Path, relative: str) -> Path:
-    """`root/relative`, refusing absolute paths, '..' segments and symlinks that lead outside `root`."""
+def _lexical(relative: str, field: str) -> PurePosixPath:
+    """What the schema already refuses, checked again: a spec may reach us without an apiserver (`oma run`)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in relative):
+        raise WorkerError(Exit.INVALID_SPEC, "InvalidPath", f"{field}: {relative!r} contains control characters")
     rel = PurePosixPath(relative)
     if rel.is_absolute() or ".." in rel.parts:
-        raise _refuse(f"path {relative!r} must be relative and must not contain '..'")
+        raise WorkerError(
+            Exit.INVALID_SPEC, "InvalidPath", f"{field}: path {relative!r} must be relative and must not contain '..'"
+        )
+    return rel
+
+
+def confine(root: Path, relative: str, field: str = "path") -> Path:
+    """`root/relative`, refusing absolute paths, '..' segments and symlinks that lead outside `root`."""
+    rel = _lexical(relative, field)
     real_root = root.resolve()
     target = (real_root / rel).resolve()
     if not target.is_relative_to(real_root):
-        raise _refuse(f"path {relative!r} leaves its volume (through a symlink)")
+        raise _refuse(f"{field}: path {relative!r} leaves its volume (through a symlink)")
     return target
+
+
+def confine_destination(root: Path, prefix: str, entries: dict[str, str]) -> Path:
+    """The directory outputs go to: `root/prefix` with no symlink anywhere below `root`.
+
+    Inputs may follow symlinks that stay in their volume; a destination may not follow any, because where it
+    leads can change between our check and ffmpeg's writes (another job on the same PVC can swap it in).
+    `entries` maps each name the job writes directly under the destination to the field that names it.
+    """
+    rel = _lexical(prefix, "spec.destination.pathPrefix")
+    dest = root.resolve()
+    for part in rel.parts:
+        dest = dest / part
+        if dest.is_symlink():
+            raise _refuse(
+                f"spec.destination.pathPrefix: {str(dest.relative_to(root.resolve()))!r} is a symlink; "
+                "a destination must be a real directory inside its volume"
+            )
+        if dest.exists() and not dest.is_dir():
+            raise WorkerError(
+                Exit.DESTINATION_UNWRITABLE,
+                "DestinationUnwritable",
+                f"spec.destination.pathPrefix: {str(dest.relative_to(root.resolve()))!r} is not a directory",
+            )
+    for name, field in entries.items():
+        if "/" in name or name in ("", ".", ".."):
+            raise WorkerError(Exit.INVALID_SPEC, "InvalidPath", f"{field}: {name!r} is not a plain file name")
+        if (dest / name).is_symlink():
+            raise _refuse(f"{field}: {name!r} exists in the destination as a symlink; refusing to write through it")
+    return dest
