@@ -62,7 +62,10 @@ class TitleCard(_Model):
         description="Text to show, verbatim: quotes, colons, backslashes, %{...} and newlines are displayed, "
         "never interpreted. No NUL characters.",
     )
-    duration_seconds: float = Field(alias="durationSeconds", gt=0, le=600, description="Length of the card.")
+    # Shorter outputs (a few frames) made HLS segments ffprobe cannot read (found by the property-based run).
+    duration_seconds: float = Field(
+        alias="durationSeconds", ge=0.25, le=600, description="Length of the card, 0.25 s at least."
+    )
     width: Integer = Field(default=1280, ge=16, le=3840, multiple_of=2, description="Width in pixels (even).")
     height: Integer = Field(default=720, ge=16, le=2160, multiple_of=2, description="Height in pixels (even).")
     fps: Integer = Field(default=30, ge=1, le=60, description="Frames per second.")
@@ -127,7 +130,11 @@ class Trim(_Model):
 
     start_seconds: float = Field(default=0, alias="startSeconds", ge=0, le=86400, description="Where to start.")
     duration_seconds: float | None = Field(
-        default=None, alias="durationSeconds", gt=0, le=86400, description="How much to keep; default: the rest."
+        default=None,
+        alias="durationSeconds",
+        ge=0.25,
+        le=86400,
+        description="How much to keep, 0.25 s at least; default: the rest.",
     )
 
 

@@ -28,6 +28,8 @@ from .progress import ProgressTracker, out_seconds, parse_blocks
 
 # How often the disk and the clock are checked while ffmpeg runs (frames are checked on every progress block).
 WATCH_INTERVAL = 0.5
+# Outputs of a few frames did not verify (HLS segments ffprobe cannot read); the schema's minimum durations match.
+MIN_OUTPUT_SECONDS = 0.25
 
 
 class Reporter(Protocol):
@@ -73,12 +75,13 @@ def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) 
                 "InputUnreachable" if transient else "InputUndecodable",
                 f"inputs[{i}]: {e}",
             ) from e
-        _check_limits(spec, i, info)
+        check_limits(spec, i, info)
         sources.append(planner.Source(location=location, info=info, protocols=protocols))
     return sources
 
 
-def _check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
+def check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
+    """A probed input against `spec.limits`' input limits."""
     lim = spec.limits
     if info.video_codec is None:
         raise WorkerError(Exit.INPUT_UNREADABLE, "InputUndecodable", f"inputs[{i}] has no video stream")
@@ -163,11 +166,16 @@ def _tolerance(r: Rendition | None, fps: float | None) -> float:
     return 2.0 / rate + 0.05  # within two frames (plus container rounding)
 
 
-def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
+def _probe_output(path: Path, what: str) -> MediaInfo:
+    """An output we wrote: one ffprobe cannot read did not verify (a traceback here used to exit 1)."""
     try:
-        info = probe(str(path), safety.FILE_PROTOCOLS)
+        return probe(str(path), safety.FILE_PROTOCOLS)
     except ProbeError as e:
-        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{path.name}: {e}") from e
+        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{what}: {e}") from e
+
+
+def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
+    info = _probe_output(path, path.name)
     want_codec = "h264" if r.codec == "h264" else "hevc"
     problems = []
     if info.video_codec != want_codec:
@@ -231,7 +239,7 @@ def _finish_hls(out: planner.PlannedOutput, expected: float, dest: Path) -> list
                 "OutputInvalid",
                 f"HLS {r.name}: {len(segs)} segments lasting {total:.2f}s, expected {expected:.2f}s",
             )
-        first = probe(str(segs[0]), safety.FILE_PROTOCOLS)
+        first = _probe_output(segs[0], f"HLS {r.name}: {segs[0].name}")
         if (first.width, first.height) != (r.width, r.height):
             raise WorkerError(
                 Exit.VERIFY_FAILED,
@@ -267,7 +275,7 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
     if not thumbs:
         raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", "no thumbnails were written")
     if spec.outputs.thumbnails.sprite:
-        tile = probe(str(thumbs[0]), safety.FILE_PROTOCOLS)
+        tile = _probe_output(thumbs[0], f"thumbnail {thumbs[0].name}")
         budget.check_sprite(len(thumbs), tile.width or 0, tile.height or 0)
         rows = math.ceil(len(thumbs) / budget.SPRITE_COLUMNS)
         _ffmpeg_once(
@@ -364,17 +372,30 @@ def destination(spec: VideoJobSpec, root: Path) -> Path:
     return safety.confine_destination(root, spec.destination.path_prefix, entries)
 
 
+def plan_job(
+    spec: VideoJobSpec, sources: list[planner.Source], workdir: Path, dest: Path, run_id: str
+) -> tuple[planner.Plan, budget.Work]:
+    """The ffmpeg plan for checked sources and what it will cost; refused (WorkerError) when over budget."""
+    p = planner.build(spec, sources, workdir, dest, run_id=run_id)
+    return p, _check_plan(spec, sources, p)
+
+
 def _check_plan(spec: VideoJobSpec, sources: list[planner.Source], p: planner.Plan) -> budget.Work:
     """Refuse before any work: nothing to encode, or a budget the plan alone exceeds."""
-    if p.expected_seconds <= 0:
+    if p.expected_seconds < MIN_OUTPUT_SECONDS:
         total = sum(s.duration for s in sources)
-        if spec.trim and spec.trim.start_seconds >= total:
+        if spec.trim and total >= MIN_OUTPUT_SECONDS:
             raise WorkerError(
                 Exit.INVALID_SPEC,
                 "TrimOutsideInput",
-                f"spec.trim.startSeconds={spec.trim.start_seconds:g} is at or after the end of the input ({total:g}s)",
+                f"spec.trim (startSeconds={spec.trim.start_seconds:g}) leaves {p.expected_seconds:g}s of the "
+                f"{total:g}s input; at least {MIN_OUTPUT_SECONDS:g}s are needed",
             )
-        raise WorkerError(Exit.INPUT_UNREADABLE, "InputUndecodable", "the input has no duration to encode")
+        raise WorkerError(
+            Exit.INPUT_UNREADABLE,
+            "InputTooShort",
+            f"the input lasts {total:g}s; at least {MIN_OUTPUT_SECONDS:g}s are needed",
+        )
     work = budget.estimate(spec, p.expected_seconds, p.fps)
     budget.check_plan(spec.limits, work)
     th = spec.outputs.thumbnails
@@ -392,8 +413,7 @@ def execute(
     sources = _resolve_sources(spec, volumes, allow_private)
     _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
-        p = planner.build(spec, sources, Path(work), dest, run_id=uuid.uuid4().hex[:12])
-        estimate = _check_plan(spec, sources, p)
+        p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])
         _prepare_partials(p.outputs)
         try:
             started = time.monotonic()
