@@ -89,6 +89,7 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
+# OmaStack children, and the workers' egress policy in each namespace that runs workers.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]

@@ -47,14 +47,16 @@ class Volumes:
         return self.overrides.get(claim, self.root / claim)
 
 
-def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) -> list[planner.Source]:
+def _resolve_sources(
+    spec: VideoJobSpec, volumes: Volumes, allow_private: bool, allowed: tuple[str, ...]
+) -> list[planner.Source]:
     sources = []
     for i, inp in enumerate(spec.inputs):
         if inp.title_card:
             sources.append(planner.Source(title=inp.title_card))
             continue
         if inp.url:
-            safety.check_url(inp.url, allow_private)
+            safety.check_url(inp.url, allow_private, allowed)
             location, protocols = inp.url, safety.HTTP_PROTOCOLS
         else:
             assert inp.pvc is not None
@@ -406,11 +408,16 @@ def _check_plan(spec: VideoJobSpec, sources: list[planner.Source], p: planner.Pl
 
 
 def execute(
-    spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
+    spec: VideoJobSpec,
+    dest: Path,
+    volumes: Volumes,
+    reporter: Reporter,
+    allow_private: bool = False,
+    allowed_networks: tuple[str, ...] = (),
 ) -> list[OutputFile]:
     """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
-    sources = _resolve_sources(spec, volumes, allow_private)
+    sources = _resolve_sources(spec, volumes, allow_private, allowed_networks)
     _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])

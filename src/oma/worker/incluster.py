@@ -118,7 +118,8 @@ def _run(body: dict[str, Any], reporter: StatusReporter, allow_private: bool) ->
     try:
         vj = parse(body)
         dest = destination(vj.spec, root / vj.spec.destination.claim_name)
-        results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private)
+        allowed = tuple(n for n in os.environ.get("OMA_ALLOWED_CIDRS", "").split(",") if n)
+        results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private, allowed)
     except WorkerError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         reporter.record(

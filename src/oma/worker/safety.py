@@ -19,8 +19,9 @@ def _refuse(message: str) -> WorkerError:
     return WorkerError(Exit.INPUT_REFUSED, "InputRefused", message)
 
 
-def check_url(url: str, allow_private: bool = False) -> None:
-    """Refuse non-http(s) URLs and hosts that resolve to loopback, link-local, private or metadata addresses."""
+def check_url(url: str, allow_private: bool = False, allowed: tuple[str, ...] = ()) -> None:
+    """Refuse non-http(s) URLs and hosts that resolve to loopback, link-local, private or metadata addresses,
+    except in the `allowed` networks (the namespace's named on-prem networks, which its egress policy allows too)."""
     parts = urlsplit(url)
     if parts.scheme not in ALLOWED_SCHEMES:
         raise _refuse(f"input URL scheme {parts.scheme!r} is not allowed; use one of {', '.join(ALLOWED_SCHEMES)}")
@@ -33,9 +34,10 @@ def check_url(url: str, allow_private: bool = False) -> None:
         infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80))
     except socket.gaierror as e:
         raise WorkerError(Exit.INPUT_UNREADABLE, "InputUnreachable", f"cannot resolve {host!r}: {e}") from e
+    networks = [ipaddress.ip_network(n, strict=False) for n in allowed]
     for info in infos:
         addr = ipaddress.ip_address(info[4][0])
-        if not addr.is_global:
+        if not addr.is_global and not any(addr in n for n in networks):
             raise _refuse(
                 f"input host {host!r} resolves to {addr}, a non-public address (loopback, private, link-local or "
                 "metadata); such inputs are refused unless the worker runs with --allow-private-inputs"

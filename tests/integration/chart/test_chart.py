@@ -19,6 +19,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Pod
+from lightkube.resources.networking_v1 import NetworkPolicy
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim, install_crds
@@ -260,6 +261,9 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("create", "events", "-n", work_ns),
         ("get", f"namespaces/{work_ns}"),
         ("patch", "leases.coordination.k8s.io/oma-operator", "-n", release_ns),
+        ("patch", "networkpolicies.networking.k8s.io", "-n", work_ns),
+        ("get", "services/kubernetes", "-n", "default"),
+        ("get", "endpointslices.discovery.k8s.io/kubernetes", "-n", "default"),
     ]
     denied = [
         ("patch", "leases.coordination.k8s.io/someone-elses", "-n", release_ns),
@@ -272,7 +276,11 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("list", "pods", "-A"),
         ("create", "pods", "-n", work_ns),
         ("impersonate", "serviceaccounts", "-A"),
+        ("list", "services", "-n", "default"),
+        ("get", "services/other", "-n", "default"),
     ]
+    policy = kube.get(NetworkPolicy, "oma-worker-egress", namespace=work_ns)
+    assert policy.spec.policyTypes == ["Egress"]
     assert [a for a in allowed if not can_i(tools, sa, *a)] == []
     assert [d for d in denied if can_i(tools, sa, *d)] == []
 

@@ -85,3 +85,9 @@ def test_a_plain_destination_is_the_prefix_under_the_real_root(tmp_path: Path) -
     alias.symlink_to(root)  # the volume root itself may be reached through a link (a mount, `oma run -o`)
     assert safety.confine_destination(alias, "a/b/", {"x.mp4": "f"}) == root / "a" / "b"
     assert safety.confine_destination(alias, "", {}) == root
+
+
+def test_a_named_network_lets_its_private_addresses_through() -> None:
+    safety.check_url("http://10.20.3.4/a.mp4", allowed=("10.20.0.0/16",))
+    with pytest.raises(WorkerError, match="non-public"):
+        safety.check_url("http://10.21.3.4/a.mp4", allowed=("10.20.0.0/16",))
