@@ -220,9 +220,14 @@ def allowed_networks(annotation: str | None) -> tuple[tuple[str, ...], list[str]
         if not (item := item.strip()):
             continue
         try:
-            good.append(str(ipaddress.ip_network(item, strict=False)))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             bad.append(item)
+            continue
+        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None:
+            bad.append(item)  # the apiserver refuses IPv4-mapped IPv6 in an ipBlock; name the IPv4 network
+            continue
+        good.append(str(network))
     return tuple(sorted(set(good))), bad
 
 

@@ -113,9 +113,9 @@ def test_worker_egress_policy_allows_named_networks_and_falls_back_to_api_ports(
 
 
 def test_allowed_networks_are_normalised_and_bad_ones_reported() -> None:
-    good, bad = builders.allowed_networks(" 10.20.0.5/16, 192.168.1.10 ,nonsense,, fd00::/8")
+    good, bad = builders.allowed_networks(" 10.20.0.5/16, 192.168.1.10 ,nonsense,, fd00::/8, ::ffff:10.0.0.0/104")
     assert good == ("10.20.0.0/16", "192.168.1.10/32", "fd00::/8")
-    assert bad == ["nonsense"]
+    assert bad == ["nonsense", "::ffff:10.0.0.0/104"]
     assert builders.allowed_networks(None) == ((), [])
 
 
