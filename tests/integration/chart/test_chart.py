@@ -123,7 +123,15 @@ def test_least_privilege_rules(tools: dict[str, str]) -> None:
                     assert sorted(rule["verbs"]) == ["create", "patch"], rule
             if role["kind"] == "ClusterRole" and extra:
                 assert role["rules"] == [
-                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": ["team-a"]}
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": ["team-a"]},
+                    # The Kubernetes API's address, for the workers' egress policy: two objects, by name.
+                    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"], "resourceNames": ["kubernetes"]},
+                    {
+                        "apiGroups": ["discovery.k8s.io"],
+                        "resources": ["endpointslices"],
+                        "verbs": ["get"],
+                        "resourceNames": ["kubernetes"],
+                    },
                 ]
 
 
@@ -276,8 +284,8 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("list", "pods", "-A"),
         ("create", "pods", "-n", work_ns),
         ("impersonate", "serviceaccounts", "-A"),
-        ("list", "services", "-n", "default"),
-        ("get", "services/other", "-n", "default"),
+        ("list", "endpointslices.discovery.k8s.io", "-n", "default"),
+        ("get", "endpointslices.discovery.k8s.io/other", "-n", "default"),
     ]
     policy = kube.get(NetworkPolicy, "oma-worker-egress", namespace=work_ns)
     assert policy.spec.policyTypes == ["Egress"]
@@ -332,5 +340,7 @@ def test_namespaced_mode_serves_only_its_namespaces(
         assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-n", other)
         assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-A")
         assert not can_i(tools, sa, "get", f"namespaces/{other}")
+        assert can_i(tools, sa, "get", "services/kubernetes", "-n", "default")
+        assert not can_i(tools, sa, "get", "services/other", "-n", "default")
     finally:
         run(tools, "helm", "uninstall", "scoped", "-n", release_ns, "--wait", "--timeout", "90s")
