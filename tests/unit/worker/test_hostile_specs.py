@@ -47,7 +47,18 @@ def _strict_objects(node: Any) -> Any:
     out = {k: _strict_objects(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
     if out.get("type") == "object" and "properties" in out:
         out["additionalProperties"] = False
+        out.update(_cel_as_json_schema(set(out["properties"])))
     return out
+
+
+def _cel_as_json_schema(properties: set[str]) -> dict[str, Any]:
+    """The two CEL rules most specs trip on, in JSON Schema, so that generated specs get past validation and
+    into planning (without them, 195 of 200 generated specs stopped at "exactly one source")."""
+    if {"url", "pvc", "titleCard"} <= properties:
+        return {"oneOf": [{"required": [k]} for k in ("url", "pvc", "titleCard")]}
+    if {"mp4", "hls", "thumbnails"} <= properties:
+        return {"anyOf": [{"required": ["mp4"], "properties": {"mp4": {"minItems": 1}}}, {"required": ["hls"]}]}
+    return {}
 
 
 SPEC_SCHEMA = _strict_objects(
@@ -60,7 +71,7 @@ probes = st.builds(
     width=st.none() | st.integers(0, 10_000),
     height=st.none() | st.integers(0, 10_000),
     fps=st.none() | st.floats(0.001, 1000),
-    video_codec=st.sampled_from([None, "h264", "hevc", "mjpeg"]),
+    video_codec=st.sampled_from([None, "h264", "h264", "hevc", "mjpeg"]),
     has_audio=st.booleans(),
     size_bytes=st.none() | st.integers(0, 2**50),
 )
