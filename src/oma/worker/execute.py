@@ -141,6 +141,8 @@ def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter, w
         finally:
             done.set()
             watcher.join()
+        if not over and (exceeded := watch.clock_and_disk(time.monotonic())):
+            over.append(exceeded)  # a fast encode can finish between two looks: the last look is after it
         if over:
             raise over[0]
         if code != 0:

@@ -10,6 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from oma.models.exitcodes import Exit
+from oma.models.videojob import VideoJobSpec
+from oma.worker import budget
+from oma.worker.execute import Volumes, execute
+from oma.worker.exitcodes import WorkerError
+
 from .conftest import make_clip
 
 pytestmark = pytest.mark.ffmpeg
@@ -98,3 +104,46 @@ def test_two_identical_title_cards_render(tmp_path: Path) -> None:
     out = run_job(tmp_path, {**spec, "destination": {"claimName": "o"}})
     assert out.returncode == 0, out.stderr
     assert [p.name for p in files_left(tmp_path)] == ["a.mp4"]
+
+
+class Quiet:
+    def progress(self, progress: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("limits", "outputs", "field"),
+    [
+        ({"maxOutputFiles": 3}, {"thumbnails": {"everySeconds": 1}}, "maxOutputFiles"),
+        (
+            {"maxEncodedFrames": 60},
+            {"mp4": [{"name": "a", "width": 320, "height": 180, "preset": "ultrafast"}]},
+            "maxEncodedFrames",
+        ),
+    ],
+)
+def test_a_source_longer_than_its_probe_is_stopped_while_running(
+    tmp_path: Path,
+    noise: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    limits: dict[str, Any],
+    outputs: dict[str, Any],
+    field: str,
+) -> None:
+    """A hostile file can claim a short duration and decode to hours: the plan-time check then passes. Here it is
+    switched off to stand for that lie, so only the watch on the running ffmpeg can stop the job."""
+    monkeypatch.setattr(budget, "check_plan", lambda limits, work: None)
+    spec = VideoJobSpec.model_validate(
+        {
+            "inputs": [{"pvc": {"claimName": "media", "path": "noise.mp4"}}],
+            "outputs": outputs,
+            "destination": {"claimName": "o"},
+            "limits": limits,
+        }
+    )
+    dest = tmp_path / "out"
+    with pytest.raises(WorkerError) as e:
+        execute(spec, dest, Volumes(noise, {"media": noise}), Quiet())
+    assert e.value.code == Exit.INPUT_REFUSED and e.value.reason == "BudgetExceeded"
+    assert f"limits.{field}=" in e.value.message and "the job " in e.value.message
+    assert [p for p in dest.rglob("*") if p.is_file()] == []
