@@ -124,3 +124,12 @@ def test_the_worker_is_told_the_allowed_networks() -> None:
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["OMA_ALLOWED_CIDRS"] == "10.20.0.0/16"
     assert "OMA_ALLOWED_CIDRS" not in str(build_job(vj(), WorkerDefaults()))
+
+
+def test_a_stacks_workers_are_selected_by_the_same_policy() -> None:
+    policy = builders.build_worker_network_policy("ns", (["10.96.0.1/32"], [443]))
+    stack_job = build_job(vj(stackRef={"name": "oma"}), WorkerDefaults(image="stack-image"))
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= stack_job["spec"]["template"]["metadata"]["labels"].items()
+    )
