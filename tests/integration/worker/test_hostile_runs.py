@@ -95,7 +95,7 @@ def tiny_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(
-    max_examples=EXAMPLES or 12,
+    max_examples=EXAMPLES or 10,
     derandomize=True,
     database=None,
     deadline=None,

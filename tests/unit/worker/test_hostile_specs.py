@@ -108,7 +108,7 @@ def assert_classified(raw: Any, infos: list[MediaInfo]) -> None:
     assert message.strip()
 
 
-@settings(FAST, max_examples=EXAMPLES or 60)
+@settings(FAST, max_examples=EXAMPLES or 40)
 @given(raw=from_schema(SPEC_SCHEMA), infos=st.lists(probes, min_size=1, max_size=3))
 def test_specs_generated_from_the_crd_schema_end_in_a_classified_exit(raw: Any, infos: list[MediaInfo]) -> None:
     assert_classified(raw, infos)
