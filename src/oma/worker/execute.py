@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import re
@@ -47,9 +48,36 @@ class Volumes:
         return self.overrides.get(claim, self.root / claim)
 
 
+@functools.cache
+def _ffmpeg_colors() -> frozenset[str]:
+    """The colour names this ffmpeg knows (`ffmpeg -colors`, case-insensitive), plus its `random`."""
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-colors"], capture_output=True, text=True, check=False)
+    names = {line.split()[0].lower() for line in out.stdout.splitlines()[1:] if line.strip()}
+    return frozenset(names | {"random"}) if names else frozenset()
+
+
+def _check_colors(spec: VideoJobSpec) -> None:
+    """A colour name ffmpeg does not know failed the encode with exit 20, retried for nothing (found by the
+    property-based sample); the schema only says "letters", so the worker checks the name against ffmpeg's list."""
+    known = _ffmpeg_colors()
+    for i, inp in enumerate(spec.inputs):
+        card = inp.title_card
+        for field, color in (
+            (("fontColor", card.font_color), ("backgroundColor", card.background_color)) if card else ()
+        ):
+            if known and not color.startswith("#") and color.lower() not in known:
+                raise WorkerError(
+                    Exit.INVALID_SPEC,
+                    "InvalidSpec",
+                    f"spec.inputs[{i}].titleCard.{field}: {color!r} is not a colour name ffmpeg knows "
+                    "(`ffmpeg -colors` lists them), nor #RRGGBB[AA]",
+                )
+
+
 def _resolve_sources(
     spec: VideoJobSpec, volumes: Volumes, allow_private: bool, allowed: tuple[str, ...]
 ) -> list[planner.Source]:
+    _check_colors(spec)
     sources = []
     for i, inp in enumerate(spec.inputs):
         if inp.title_card:

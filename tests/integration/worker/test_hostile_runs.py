@@ -140,3 +140,15 @@ def test_a_one_frame_output_is_refused_before_encoding(tmp_path: Path, tiny_medi
     done = oma_run(tmp_path, trimmed, "--volume", f"media={tiny_media}")
     assert done.returncode == Exit.INVALID_SPEC and "error: TrimOutsideInput: spec.trim" in done.stderr
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_a_colour_ffmpeg_does_not_know_is_an_invalid_spec(tmp_path: Path) -> None:
+    """The sample's "Nope" background made ffmpeg fail (exit 20: retried for nothing); now exit 10, naming it."""
+    card = {"text": "x", "durationSeconds": 0.5, "width": 64, "height": 36, "backgroundColor": "Nope"}
+    rung = {"name": "a", "width": 64, "height": 36, "preset": "ultrafast"}
+    spec = {"inputs": [{"titleCard": card}], "outputs": {"mp4": [rung]}, "destination": {"claimName": "o"}}
+    done = oma_run(tmp_path, spec)
+    assert done.returncode == Exit.INVALID_SPEC
+    assert "spec.inputs[0].titleCard.backgroundColor: 'Nope' is not a colour name ffmpeg knows" in done.stderr
+    ok = oma_run(tmp_path, {**spec, "inputs": [{"titleCard": {**card, "backgroundColor": "navy"}}]})
+    assert ok.returncode == Exit.OK, ok.stderr
