@@ -7,7 +7,7 @@ DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools generate crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
-        test-integration chaos demo clean kind-e2e
+        test-integration chaos demo clean kind-e2e lock audit
 
 help:
 	@echo "make demo          bring the local cluster up and run the demo job end to end"
@@ -20,10 +20,11 @@ help:
 deps:
 	@bash hack/install-deps.sh
 
-$(VENV)/.installed: pyproject.toml
+# The venv is the lock: requirements.lock pins every distribution (constraints), so CI audits what it tests.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -48,6 +49,15 @@ cluster-down: venv
 cluster-status: venv
 	@$(DEVCLUSTER) status
 
+# After changing dependencies in pyproject.toml: resolve them and pin the result (a unit test checks the sync).
+lock:
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python hack/lock.py write
+
+# Known vulnerabilities of every pinned distribution, from PyPI's JSON API (hack/lock.py explains the source).
+audit: venv
+	$(BIN)/python hack/lock.py audit
+
 lint: venv
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
@@ -66,7 +76,7 @@ test-integration: deps venv tools
 chaos: deps venv tools
 	OMA_CHAOS=full $(BIN)/pytest -m chaos -s tests
 
-test: deps venv tools lint typecheck
+test: deps venv tools lint typecheck audit
 	$(BIN)/pytest tests
 
 demo: deps venv tools

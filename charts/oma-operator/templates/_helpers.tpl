@@ -89,6 +89,7 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
+# OmaStack children, and the workers' egress policy in each namespace that runs workers.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [list, watch, create, patch, delete]
@@ -107,4 +108,18 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create]
+{{- end -}}
+
+{{/* Worker pods get an egress NetworkPolicy that allows the Kubernetes API by address and denies private ranges:
+the operator reads the API's Service and EndpointSlice (`kubernetes` in `default`) by name, nothing else. A
+ClusterRole rule, since `default` is rarely a watched namespace; resourceNames keeps it to those two objects. */}}
+{{- define "oma-operator.apiserverAddressRules" -}}
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get]
+  resourceNames: [kubernetes]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get]
+  resourceNames: [kubernetes]
 {{- end -}}

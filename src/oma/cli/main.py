@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from oma.models.videojob import VideoJob
-from oma.worker.execute import TerminalReporter, Volumes, execute
+from oma.worker.execute import TerminalReporter, Volumes, destination, execute
 from oma.worker.exitcodes import Exit, WorkerError
 
 
@@ -21,19 +21,23 @@ def _volume(value: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
-def run(args: argparse.Namespace) -> int:
+def load(path: Path) -> VideoJob:
+    """`oma run`'s validation: the strict models, so it accepts what the apiserver accepts and nothing else."""
     try:
-        job = VideoJob.model_validate(yaml.safe_load(Path(args.file).read_text()))
-    except (OSError, yaml.YAMLError) as e:
-        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
-        return int(Exit.INVALID_SPEC)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise WorkerError(Exit.INVALID_SPEC, "InvalidSpec", f"cannot read {path}: {e}") from e
+    try:
+        return VideoJob.model_validate(data)
     except ValidationError as e:
-        print(f"error: {args.file} is not a valid VideoJob:\n{e}", file=sys.stderr)
-        return int(Exit.INVALID_SPEC)
-    out = Path(args.output)
-    dest = out / job.spec.destination.path_prefix
+        raise WorkerError(Exit.INVALID_SPEC, "InvalidSpec", f"{path} is not a valid VideoJob:\n{e}") from e
+
+
+def run(args: argparse.Namespace) -> int:
     volumes = Volumes(root=Path(args.volume_root), overrides=dict(args.volume or []))
     try:
+        job = load(Path(args.file))
+        dest = destination(job.spec, Path(args.output))
         results = execute(job.spec, dest, volumes, TerminalReporter(sys.stderr), args.allow_private_inputs)
     except WorkerError as e:
         print(f"\nerror: {e.reason}: {e.message}", file=sys.stderr)

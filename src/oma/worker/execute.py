@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from oma.models.videojob import OutputFile, Progress, Rendition, VideoJobSpec
 
+from . import budget, safety
 from . import plan as planner
-from . import safety
 from .exitcodes import Exit, WorkerError
 from .probe import MediaInfo, ProbeError, probe
-from .progress import ProgressTracker, parse_blocks
+from .progress import ProgressTracker, out_seconds, parse_blocks
+
+# How often the disk and the clock are checked while ffmpeg runs (frames are checked on every progress block).
+WATCH_INTERVAL = 0.5
+# Outputs of a few frames did not verify (HLS segments ffprobe cannot read); the schema's minimum durations match.
+MIN_OUTPUT_SECONDS = 0.25
 
 
 class Reporter(Protocol):
@@ -40,18 +48,47 @@ class Volumes:
         return self.overrides.get(claim, self.root / claim)
 
 
-def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) -> list[planner.Source]:
+@functools.cache
+def _ffmpeg_colors() -> frozenset[str]:
+    """The colour names this ffmpeg knows (`ffmpeg -colors`, case-insensitive), plus its `random`."""
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-colors"], capture_output=True, text=True, check=False)
+    names = {line.split()[0].lower() for line in out.stdout.splitlines()[1:] if line.strip()}
+    return frozenset(names | {"random"}) if names else frozenset()
+
+
+def _check_colors(spec: VideoJobSpec) -> None:
+    """A colour name ffmpeg does not know failed the encode with exit 20, retried for nothing (found by the
+    property-based sample); the schema only says "letters", so the worker checks the name against ffmpeg's list."""
+    known = _ffmpeg_colors()
+    for i, inp in enumerate(spec.inputs):
+        card = inp.title_card
+        for field, color in (
+            (("fontColor", card.font_color), ("backgroundColor", card.background_color)) if card else ()
+        ):
+            if known and not color.startswith("#") and color.lower() not in known:
+                raise WorkerError(
+                    Exit.INVALID_SPEC,
+                    "InvalidSpec",
+                    f"spec.inputs[{i}].titleCard.{field}: {color!r} is not a colour name ffmpeg knows "
+                    "(`ffmpeg -colors` lists them), nor #RRGGBB[AA]",
+                )
+
+
+def _resolve_sources(
+    spec: VideoJobSpec, volumes: Volumes, allow_private: bool, allowed: tuple[str, ...]
+) -> list[planner.Source]:
+    _check_colors(spec)
     sources = []
     for i, inp in enumerate(spec.inputs):
         if inp.title_card:
             sources.append(planner.Source(title=inp.title_card))
             continue
         if inp.url:
-            safety.check_url(inp.url, allow_private)
+            safety.check_url(inp.url, allow_private, allowed)
             location, protocols = inp.url, safety.HTTP_PROTOCOLS
         else:
             assert inp.pvc is not None
-            path = safety.confine(volumes.path(inp.pvc.claim_name), inp.pvc.path)
+            path = safety.confine(volumes.path(inp.pvc.claim_name), inp.pvc.path, f"spec.inputs[{i}].pvc.path")
             if not path.is_file():
                 raise WorkerError(
                     Exit.INPUT_UNREADABLE,
@@ -68,12 +105,13 @@ def _resolve_sources(spec: VideoJobSpec, volumes: Volumes, allow_private: bool) 
                 "InputUnreachable" if transient else "InputUndecodable",
                 f"inputs[{i}]: {e}",
             ) from e
-        _check_limits(spec, i, info)
+        check_limits(spec, i, info)
         sources.append(planner.Source(location=location, info=info, protocols=protocols))
     return sources
 
 
-def _check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
+def check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
+    """A probed input against `spec.limits`' input limits."""
     lim = spec.limits
     if info.video_codec is None:
         raise WorkerError(Exit.INPUT_UNREADABLE, "InputUndecodable", f"inputs[{i}] has no video stream")
@@ -97,15 +135,44 @@ def _check_limits(spec: VideoJobSpec, i: int, info: MediaInfo) -> None:
         )
 
 
-def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter) -> None:
+def _watch(
+    proc: subprocess.Popen[str], watch: budget.Watch, stop: Callable[[WorkerError], None], done: threading.Event
+) -> None:
+    while not done.wait(WATCH_INTERVAL):
+        if over := watch.clock_and_disk(time.monotonic()):
+            stop(over)
+            return
+
+
+def _run_ffmpeg(argv: list[str], tracker: ProgressTracker, reporter: Reporter, watch: budget.Watch) -> None:
+    """Run ffmpeg to the end, or stop it (SIGKILL: its partial outputs are thrown away) when over budget."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [*argv[:1], "-loglevel", "error", *argv[1:]], stdout=subprocess.PIPE, stderr=err, text=True
         )
-        assert proc.stdout is not None
-        for block in parse_blocks(proc.stdout):
-            reporter.progress(tracker.update(block))
-        code = proc.wait()
+        over: list[WorkerError] = []
+
+        def stop(error: WorkerError) -> None:
+            over.append(error)
+            proc.kill()
+
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(proc, watch, stop, done), daemon=True)
+        watcher.start()
+        try:
+            assert proc.stdout is not None
+            for block in parse_blocks(proc.stdout):
+                reporter.progress(tracker.update(block))
+                if not over and (exceeded := watch.progress(out_seconds(block))):
+                    stop(exceeded)
+            code = proc.wait()
+        finally:
+            done.set()
+            watcher.join()
+        if not over and (exceeded := watch.clock_and_disk(time.monotonic())):
+            over.append(exceeded)  # a fast encode can finish between two looks: the last look is after it
+        if over:
+            raise over[0]
         if code != 0:
             err.seek(0)
             lines = [ln for ln in err.read().decode(errors="replace").splitlines() if ln.strip()]
@@ -131,11 +198,16 @@ def _tolerance(r: Rendition | None, fps: float | None) -> float:
     return 2.0 / rate + 0.05  # within two frames (plus container rounding)
 
 
-def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
+def _probe_output(path: Path, what: str) -> MediaInfo:
+    """An output we wrote: one ffprobe cannot read did not verify (a traceback here used to exit 1)."""
     try:
-        info = probe(str(path), safety.FILE_PROTOCOLS)
+        return probe(str(path), safety.FILE_PROTOCOLS)
     except ProbeError as e:
-        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{path.name}: {e}") from e
+        raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", f"{what}: {e}") from e
+
+
+def _verify_video(path: Path, r: Rendition, expected: float) -> MediaInfo:
+    info = _probe_output(path, path.name)
     want_codec = "h264" if r.codec == "h264" else "hevc"
     problems = []
     if info.video_codec != want_codec:
@@ -199,7 +271,7 @@ def _finish_hls(out: planner.PlannedOutput, expected: float, dest: Path) -> list
                 "OutputInvalid",
                 f"HLS {r.name}: {len(segs)} segments lasting {total:.2f}s, expected {expected:.2f}s",
             )
-        first = probe(str(segs[0]), safety.FILE_PROTOCOLS)
+        first = _probe_output(segs[0], f"HLS {r.name}: {segs[0].name}")
         if (first.width, first.height) != (r.width, r.height):
             raise WorkerError(
                 Exit.VERIFY_FAILED,
@@ -222,14 +294,23 @@ def _finish_hls(out: planner.PlannedOutput, expected: float, dest: Path) -> list
     return result
 
 
+def _ffmpeg_once(argv: list[str], what: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        raise WorkerError(Exit.TRANSIENT, "EncodeFailed", f"{what}: {lines[-1] if lines else done.returncode}")
+
+
 def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Path) -> list[OutputFile]:
     assert spec.outputs.thumbnails is not None
     thumbs = sorted(out.partial.glob("thumb_*.jpg"))
     if not thumbs:
         raise WorkerError(Exit.VERIFY_FAILED, "OutputInvalid", "no thumbnails were written")
     if spec.outputs.thumbnails.sprite:
-        rows = math.ceil(len(thumbs) / 10)
-        subprocess.run(
+        tile = _probe_output(thumbs[0], f"thumbnail {thumbs[0].name}")
+        budget.check_sprite(len(thumbs), tile.width or 0, tile.height or 0)
+        rows = math.ceil(len(thumbs) / budget.SPRITE_COLUMNS)
+        _ffmpeg_once(
             [
                 "ffmpeg",
                 "-nostdin",
@@ -239,14 +320,14 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
                 "-i",
                 str(out.partial / "thumb_%05d.jpg"),
                 "-vf",
-                f"tile=10x{rows}",
+                f"tile={budget.SPRITE_COLUMNS}x{rows}",
                 "-frames:v",
                 "1",
                 "-q:v",
                 "3",
                 str(out.partial / "sprite.jpg"),
             ],
-            check=True,
+            "sprite",
         )
     _publish(out.partial, out.final)
     result = [_output(out.final / t.name, "thumbnail", dest) for t in thumbs]
@@ -312,19 +393,69 @@ def _done(encode_seconds: float, expected_seconds: float) -> Progress:
     )
 
 
+def destination(spec: VideoJobSpec, root: Path) -> Path:
+    """Where outputs go, confined to the destination volume `root`: `oma worker` and `oma run` both use this."""
+    out = spec.outputs
+    entries = {f"{r.name}.mp4": f"spec.outputs.mp4[{i}].name" for i, r in enumerate(out.mp4)}
+    if out.hls:
+        entries[out.hls.name] = "spec.outputs.hls.name"
+    if out.thumbnails:
+        entries[out.thumbnails.name] = "spec.outputs.thumbnails.name"
+    return safety.confine_destination(root, spec.destination.path_prefix, entries)
+
+
+def plan_job(
+    spec: VideoJobSpec, sources: list[planner.Source], workdir: Path, dest: Path, run_id: str
+) -> tuple[planner.Plan, budget.Work]:
+    """The ffmpeg plan for checked sources and what it will cost; refused (WorkerError) when over budget."""
+    p = planner.build(spec, sources, workdir, dest, run_id=run_id)
+    return p, _check_plan(spec, sources, p)
+
+
+def _check_plan(spec: VideoJobSpec, sources: list[planner.Source], p: planner.Plan) -> budget.Work:
+    """Refuse before any work: nothing to encode, or a budget the plan alone exceeds."""
+    if p.expected_seconds < MIN_OUTPUT_SECONDS:
+        total = sum(s.duration for s in sources)
+        if spec.trim and total >= MIN_OUTPUT_SECONDS:
+            raise WorkerError(
+                Exit.INVALID_SPEC,
+                "TrimOutsideInput",
+                f"spec.trim (startSeconds={spec.trim.start_seconds:g}) leaves {p.expected_seconds:g}s of the "
+                f"{total:g}s input; at least {MIN_OUTPUT_SECONDS:g}s are needed",
+            )
+        raise WorkerError(
+            Exit.INPUT_UNREADABLE,
+            "InputTooShort",
+            f"the input lasts {total:g}s; at least {MIN_OUTPUT_SECONDS:g}s are needed",
+        )
+    work = budget.estimate(spec, p.expected_seconds, p.fps)
+    budget.check_plan(spec.limits, work)
+    th = spec.outputs.thumbnails
+    if th and th.sprite:
+        w, h, _ = planner.joined_format(spec, sources)
+        budget.check_sprite(math.ceil(p.expected_seconds / th.every_seconds), th.width, math.ceil(th.width * h / w))
+    return work
+
+
 def execute(
-    spec: VideoJobSpec, dest: Path, volumes: Volumes, reporter: Reporter, allow_private: bool = False
+    spec: VideoJobSpec,
+    dest: Path,
+    volumes: Volumes,
+    reporter: Reporter,
+    allow_private: bool = False,
+    allowed_networks: tuple[str, ...] = (),
 ) -> list[OutputFile]:
-    """Everything the worker does for one job. Raises WorkerError with an exit code on failure."""
+    """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
-    sources = _resolve_sources(spec, volumes, allow_private)
+    sources = _resolve_sources(spec, volumes, allow_private, allowed_networks)
     _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
-        p = planner.build(spec, sources, Path(work), dest, run_id=uuid.uuid4().hex[:12])
+        p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])
         _prepare_partials(p.outputs)
         try:
             started = time.monotonic()
-            _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter)
+            watch = budget.Watch(spec.limits, estimate.frames_per_second, [o.partial for o in p.outputs], started)
+            _run_ffmpeg(p.argv, ProgressTracker(p.expected_seconds), reporter, watch)
             encode_seconds = time.monotonic() - started
             reporter.progress(Progress(phase="Packaging", percent=100))
             reporter.progress(Progress(phase="Publishing", percent=100))

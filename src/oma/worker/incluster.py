@@ -13,11 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from oma.k8s import ApiFailure, NotFound, SyncKube, kinds
 from oma.models.exitcodes import PERMANENT, Exit
 from oma.models.videojob import Progress, VideoJob
 
-from .execute import TerminalReporter, Volumes, execute
+from .execute import TerminalReporter, Volumes, destination, execute
 from .exitcodes import WorkerError
 
 log = logging.getLogger("oma.worker")
@@ -95,20 +97,29 @@ def main(allow_private: bool = False) -> int:
     except ApiFailure as e:
         print(f"error: cannot read VideoJob {namespace}/{name}: {e.message}", file=sys.stderr)
         return int(Exit.TRANSIENT)
-    vj = VideoJob.model_validate(body)
     reporter = StatusReporter(kube, namespace, name)
     try:
-        return _run(vj, reporter, allow_private)
+        return _run(body, reporter, allow_private)
     except ApiFailure as e:
         print(f"error: the outcome could not be recorded in the VideoJob's status: {e.message}", file=sys.stderr)
         return int(Exit.TRANSIENT)
 
 
-def _run(vj: VideoJob, reporter: StatusReporter, allow_private: bool) -> int:
-    root = Path(os.environ.get("OMA_PVC_ROOT", "/mnt/pvc"))
-    dest = root / vj.spec.destination.claim_name / vj.spec.destination.path_prefix
+def parse(body: dict[str, Any]) -> VideoJob:
+    """The VideoJob, validated as admission does today (it may have been stored under a laxer schema)."""
     try:
-        results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private)
+        return VideoJob.model_validate(body)
+    except ValidationError as e:
+        raise WorkerError(Exit.INVALID_SPEC, "InvalidSpec", f"the VideoJob is not valid: {e}") from e
+
+
+def _run(body: dict[str, Any], reporter: StatusReporter, allow_private: bool) -> int:
+    root = Path(os.environ.get("OMA_PVC_ROOT", "/mnt/pvc"))
+    try:
+        vj = parse(body)
+        dest = destination(vj.spec, root / vj.spec.destination.claim_name)
+        allowed = tuple(n for n in os.environ.get("OMA_ALLOWED_CIDRS", "").split(",") if n)
+        results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private, allowed)
     except WorkerError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         reporter.record(

@@ -45,6 +45,7 @@ class Plan:
     argv: list[str]
     expected_seconds: float
     outputs: list[PlannedOutput] = field(default_factory=list)
+    fps: float = 30.0  # of the joined stream, before any rendition's own rate
 
 
 def expected_seconds(spec: VideoJobSpec, sources: list[Source]) -> float:
@@ -54,6 +55,19 @@ def expected_seconds(spec: VideoJobSpec, sources: list[Source]) -> float:
         if spec.trim.duration_seconds is not None:
             total = min(total, spec.trim.duration_seconds)
     return total
+
+
+def joined_format(spec: VideoJobSpec, sources: list[Source]) -> tuple[int, int, float]:
+    """Width, height and frame rate of the joined stream: a single source keeps its own, several are normalised."""
+    if len(sources) == 1:
+        only = sources[0]
+        if only.title:
+            return only.title.width, only.title.height, float(only.title.fps)
+        info = only.info
+        if info and info.width and info.height:
+            return info.width, info.height, info.fps or 30.0
+    w, h, fps = _canonical(spec, sources)
+    return w, h, float(fps)
 
 
 def _encoder_args(r: Rendition) -> dict[str, Any]:
@@ -101,26 +115,67 @@ def _canonical(spec: VideoJobSpec, sources: list[Source]) -> tuple[int, int, int
     return w, h, fps
 
 
-def _source_streams(src: Source, index: int, workdir: Path, input_args: dict[str, Any]) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class _InputSpec:
+    """One ffmpeg `-i` with its options, and which of its streams a source takes."""
+
+    filename: str
+    options: tuple[tuple[str, Any], ...]
+    stream: Literal["video", "audio"]
+
+
+class _Inputs:
+    """Each distinct input opened once, each of its streams split as often as sources use it.
+
+    ffmpeg-python merges nodes with equal arguments, so two equal inputs (two identical title cards, the same
+    file twice, two silent tracks of one length) became one node with two edges out of one stream, and
+    `compile` raised ValueError: a traceback and exit 1 for a spec the schema accepts (issue 13).
+    """
+
+    def __init__(self, uses: list[_InputSpec]) -> None:
+        self._count = {u: uses.count(u) for u in uses}
+        self._branches: dict[_InputSpec, list[Any]] = {}
+
+    def take(self, use: _InputSpec) -> Any:
+        if use not in self._branches:
+            node = ffmpeg.input(use.filename, **dict(use.options))
+            stream, n = (node.video if use.stream == "video" else node.audio), self._count[use]
+            if n == 1:
+                self._branches[use] = [stream]
+            else:
+                split = stream.split() if use.stream == "video" else stream.filter_multi_output("asplit", n)
+                self._branches[use] = [split[i] for i in range(n)]
+        return self._branches[use].pop(0)
+
+
+def _silence(seconds: float) -> _InputSpec:
+    return _InputSpec("anullsrc=r=48000:cl=stereo", (("f", "lavfi"), ("t", seconds)), "audio")
+
+
+def _source_inputs(src: Source, input_args: dict[str, Any]) -> tuple[_InputSpec, _InputSpec]:
+    """The video and audio inputs a source reads."""
     if src.title:
         t = src.title
         # Colours are validated by the model's pattern (a name or #hex), so the lavfi string cannot be injected.
-        video = ffmpeg.input(
-            f"color=c={t.background_color}:s={t.width}x{t.height}:r={t.fps}:d={t.duration_seconds}", f="lavfi"
-        )
-        textfile = write_text_file(workdir, index, t.text)
-        v = video.filter("drawtext", **drawtext_args(textfile, t.font_size, t.font_color))
-        a = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=t.duration_seconds).audio
-        return v, a
+        color = f"color=c={t.background_color}:s={t.width}x{t.height}:r={t.fps}:d={t.duration_seconds}"
+        return _InputSpec(color, (("f", "lavfi"),), "video"), _silence(t.duration_seconds)
     assert src.location is not None
     args = dict(input_args)
     if src.protocols:
         args["protocol_whitelist"] = src.protocols
-    inp = ffmpeg.input(src.location, **args)
+    options = tuple(sorted(args.items()))
+    video = _InputSpec(src.location, options, "video")
     if src.info and src.info.has_audio:
-        return inp.video, inp.audio
-    a = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi", t=src.duration).audio
-    return inp.video, a
+        return video, _InputSpec(src.location, options, "audio")
+    return video, _silence(src.duration)
+
+
+def _source_streams(src: Source, index: int, workdir: Path, pair: tuple[Any, Any]) -> tuple[Any, Any]:
+    v, a = pair
+    if src.title:
+        textfile = write_text_file(workdir, index, src.title.text)
+        v = v.filter("drawtext", **drawtext_args(textfile, src.title.font_size, src.title.font_color))
+    return v, a
 
 
 def _joined(spec: VideoJobSpec, sources: list[Source], workdir: Path) -> tuple[Any, Any]:
@@ -132,7 +187,12 @@ def _joined(spec: VideoJobSpec, sources: list[Source], workdir: Path) -> tuple[A
         input_args["ss"] = spec.trim.start_seconds
         if spec.trim.duration_seconds is not None:
             input_args["t"] = spec.trim.duration_seconds
-    pairs = [_source_streams(s, i, workdir, input_args) for i, s in enumerate(sources)]
+    uses = [_source_inputs(s, input_args) for s in sources]
+    inputs = _Inputs([u for pair in uses for u in pair])
+    pairs = [
+        _source_streams(s, i, workdir, (inputs.take(vu), inputs.take(au)))
+        for i, (s, (vu, au)) in enumerate(zip(sources, uses, strict=True))
+    ]
     if len(pairs) == 1:
         v, a = pairs[0]
     else:
@@ -238,7 +298,12 @@ def build(spec: VideoJobSpec, sources: list[Source], workdir: Path, dest: Path, 
         planned.append(po)
     cmd = ffmpeg.merge_outputs(*streams).global_args("-nostdin", "-progress", "pipe:1", "-nostats")
     argv = cmd.overwrite_output().compile()
-    return Plan(argv=argv, expected_seconds=expected_seconds(spec, sources), outputs=planned)
+    return Plan(
+        argv=argv,
+        expected_seconds=expected_seconds(spec, sources),
+        outputs=planned,
+        fps=joined_format(spec, sources)[2],
+    )
 
 
 def _dur(spec: VideoJobSpec) -> dict[str, float]:

@@ -29,6 +29,11 @@ def _float(value: str | None) -> float | None:
         return None  # ffmpeg writes N/A before the first frame
 
 
+def out_seconds(block: dict[str, str]) -> float:
+    """How much output ffmpeg has written, in seconds of media."""
+    return (_float(block.get("out_time_us") or block.get("out_time_ms")) or 0) / 1e6
+
+
 class ProgressTracker:
     """Monotonic progress for one encode of `expected_seconds` of output."""
 
@@ -37,8 +42,7 @@ class ProgressTracker:
         self.percent = 0.0
 
     def update(self, block: dict[str, str]) -> Progress:
-        out_us = _float(block.get("out_time_us") or block.get("out_time_ms"))
-        done = (out_us or 0) / 1e6
+        done = out_seconds(block)
         percent = 100.0 if block.get("progress") == "end" else min(99.9, 100.0 * done / self.expected)
         self.percent = max(self.percent, percent)
         speed = _float(block.get("speed"))

@@ -19,6 +19,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Pod
+from lightkube.resources.networking_v1 import NetworkPolicy
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim, install_crds
@@ -122,7 +123,15 @@ def test_least_privilege_rules(tools: dict[str, str]) -> None:
                     assert sorted(rule["verbs"]) == ["create", "patch"], rule
             if role["kind"] == "ClusterRole" and extra:
                 assert role["rules"] == [
-                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": ["team-a"]}
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"], "resourceNames": ["team-a"]},
+                    # The Kubernetes API's address, for the workers' egress policy: two objects, by name.
+                    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"], "resourceNames": ["kubernetes"]},
+                    {
+                        "apiGroups": ["discovery.k8s.io"],
+                        "resources": ["endpointslices"],
+                        "verbs": ["get"],
+                        "resourceNames": ["kubernetes"],
+                    },
                 ]
 
 
@@ -260,6 +269,9 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("create", "events", "-n", work_ns),
         ("get", f"namespaces/{work_ns}"),
         ("patch", "leases.coordination.k8s.io/oma-operator", "-n", release_ns),
+        ("patch", "networkpolicies.networking.k8s.io", "-n", work_ns),
+        ("get", "services/kubernetes", "-n", "default"),
+        ("get", "endpointslices.discovery.k8s.io/kubernetes", "-n", "default"),
     ]
     denied = [
         ("patch", "leases.coordination.k8s.io/someone-elses", "-n", release_ns),
@@ -272,7 +284,11 @@ def test_install_runs_the_operator_then_upgrade_and_uninstall(
         ("list", "pods", "-A"),
         ("create", "pods", "-n", work_ns),
         ("impersonate", "serviceaccounts", "-A"),
+        ("list", "endpointslices.discovery.k8s.io", "-n", "default"),
+        ("get", "endpointslices.discovery.k8s.io/other", "-n", "default"),
     ]
+    policy = kube.get(NetworkPolicy, "oma-worker-egress", namespace=work_ns)
+    assert policy.spec.policyTypes == ["Egress"]
     assert [a for a in allowed if not can_i(tools, sa, *a)] == []
     assert [d for d in denied if can_i(tools, sa, *d)] == []
 
@@ -324,5 +340,7 @@ def test_namespaced_mode_serves_only_its_namespaces(
         assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-n", other)
         assert not can_i(tools, sa, "list", "videojobs.video.oma.ai", "-A")
         assert not can_i(tools, sa, "get", f"namespaces/{other}")
+        assert can_i(tools, sa, "get", "services/kubernetes", "-n", "default")
+        assert not can_i(tools, sa, "get", "services/other", "-n", "default")
     finally:
         run(tools, "helm", "uninstall", "scoped", "-n", release_ns, "--wait", "--timeout", "90s")

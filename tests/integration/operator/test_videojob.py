@@ -72,16 +72,13 @@ def test_title_card_succeeds_with_verified_outputs(kube: Client, namespace: str)
 
 
 def test_permanent_input_error_fails_without_retry(kube: Client, namespace: str) -> None:
-    create(
-        kube,
-        namespace,
-        videojob("escape", inputs=[{"pvc": {"claimName": "media", "path": "../../etc/passwd"}}], retries={"limit": 3}),
-    )
-    vj = wait_for("escape to fail", lambda: phase_is(kube, namespace, "escape", "Failed"), timeout=90)
+    # '..' in a path is refused at admission now; a work budget is the permanent refusal that reaches the worker.
+    create(kube, namespace, videojob("greedy", limits={"maxEncodedFrames": 1}, retries={"limit": 3}))
+    vj = wait_for("greedy to fail", lambda: phase_is(kube, namespace, "greedy", "Failed"), timeout=90)
     status = vj["status"]
     assert status["attempts"] == 1
-    assert status["failure"]["reason"] == "InputRefused" and status["failure"]["permanent"] is True
-    assert "must not contain '..'" in status["failure"]["message"]
+    assert status["failure"]["reason"] == "BudgetExceeded" and status["failure"]["permanent"] is True
+    assert "limits.maxEncodedFrames=1" in status["failure"]["message"]
     assert status["failure"]["exitCode"] == 11
 
 

@@ -61,3 +61,21 @@ def test_cross_field_rules_are_carried_as_cel() -> None:
     assert "an input sets exactly one of url, pvc or titleCard" in text
     assert "set crf or bitrate, not both" in text
     assert "spec.inputs is immutable" in text
+
+
+def test_every_number_in_the_videojob_spec_is_bounded_on_both_sides() -> None:
+    """Every field that multiplies work is bounded in the schema (issue 13). An annotated integer type once made
+    pydantic drop the bounds of optional integers from the generated CRD; this catches that at once."""
+    spec = crd.videojob_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    unbounded = []
+
+    def check(node: dict[str, Any], path: str) -> None:
+        if node.get("type") in ("integer", "number") and not ("minimum" in node and "maximum" in node):
+            unbounded.append(path)
+        for key, child in (node.get("properties") or {}).items():
+            check(child, f"{path}.{key}")
+        if "items" in node:
+            check(node["items"], f"{path}[]")
+
+    check(spec, "spec")
+    assert unbounded == []

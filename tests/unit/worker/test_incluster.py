@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from oma.k8s import ApiFailure, NotFound
-from oma.worker.incluster import patiently
+from oma.worker.exitcodes import Exit, WorkerError
+from oma.worker.incluster import parse, patiently
 
 
 def flaky(failures: list[ApiFailure]) -> list[int]:
@@ -34,3 +35,20 @@ def test_a_definite_answer_is_not_retried() -> None:
 def test_an_outage_longer_than_the_patience_ends_in_the_failure() -> None:
     with pytest.raises(ApiFailure, match="refused"):
         patiently(lambda: (_ for _ in ()).throw(ApiFailure("refused")), "test", patience=0.05, delay=0.01)
+
+
+def test_a_stored_parent_segment_in_the_destination_exits_10_naming_the_field() -> None:
+    """An object admitted under an older, laxer schema is validated as admission does today."""
+    body = {
+        "apiVersion": "video.oma.ai/v1alpha1",
+        "kind": "VideoJob",
+        "metadata": {"name": "old", "namespace": "ns"},
+        "spec": {
+            "inputs": [{"titleCard": {"text": "x", "durationSeconds": 1}}],
+            "outputs": {"mp4": [{"name": "a", "width": 320, "height": 180}]},
+            "destination": {"claimName": "out", "pathPrefix": "../sources"},
+        },
+    }
+    with pytest.raises(WorkerError) as e:
+        parse(body)
+    assert e.value.code == Exit.INVALID_SPEC and "destination.pathPrefix" in e.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,7 +21,27 @@ WORKER_UID = 65532
 PVC_ROOT = "/mnt/pvc"
 SCRATCH = "/tmp"
 
-__all__ = ["LABEL_MANAGED_BY", "LABEL_VIDEOJOB", "MANAGER", "WorkerDefaults", "build_job", "build_worker_rbac"]
+WORKER_EGRESS_POLICY = "oma-worker-egress"
+# Ranges a worker may not reach unless a namespace allows them by name (video.oma.ai/worker-egress-allow-cidrs):
+# "this" network, private (RFC 1918, ULA), carrier-grade NAT, loopback, link-local (cloud metadata lives at
+# 169.254.169.254 and fd00:ec2::254), benchmarking, multicast and reserved; NAT64 too, since it reaches IPv4
+# addresses through another door. (IPv4-mapped IPv6 is refused by the apiserver in an ipBlock, and never leaves a
+# host as such.) The worker's own URL check refuses the same ranges.
+DENIED_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+)  # fmt: skip
+DENIED_V6 = ("::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8")
+
+__all__ = [
+    "LABEL_MANAGED_BY",
+    "LABEL_VIDEOJOB",
+    "MANAGER",
+    "WorkerDefaults",
+    "build_job",
+    "build_worker_network_policy",
+    "build_worker_rbac",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,8 @@ class WorkerDefaults:
     scratch_size: str = "20Gi"
     # For media servers on private networks (on-prem); off by default because it opens SSRF to the cluster.
     allow_private_inputs: bool = False
+    # Networks the namespace allows by name (an annotation): the egress policy and the worker's URL check agree.
+    allowed_cidrs: tuple[str, ...] = ()
 
 
 def worker_defaults(base: WorkerDefaults, stack: WorkerDefaultsSpec | None) -> WorkerDefaults:
@@ -50,8 +73,13 @@ def job_name(vj: VideoJob) -> str:
     return child_name(vj.metadata.name, "vj")
 
 
+def worker_selector() -> dict[str, str]:
+    """The labels every worker pod carries, whoever's VideoJob it runs (a stack's too)."""
+    return {"app.kubernetes.io/name": "oma-worker", **managed_labels()}
+
+
 def job_labels(vj: VideoJob) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "oma-worker", **managed_labels(), LABEL_VIDEOJOB: vj.metadata.name}
+    return {**worker_selector(), LABEL_VIDEOJOB: vj.metadata.name}
 
 
 def owner_reference(vj: VideoJob) -> dict[str, Any]:
@@ -109,6 +137,11 @@ def worker_pod_spec(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
             {"name": "OMA_VIDEOJOB_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "OMA_PVC_ROOT", "value": PVC_ROOT},
             {"name": "TMPDIR", "value": SCRATCH},
+            *(
+                [{"name": "OMA_ALLOWED_CIDRS", "value": ",".join(defaults.allowed_cidrs)}]
+                if defaults.allowed_cidrs
+                else []
+            ),
         ],
         "resources": _resources(vj, defaults),
         "volumeMounts": mounts,
@@ -177,3 +210,68 @@ def build_worker_rbac(namespace: str) -> list[dict[str, Any]]:
             "subjects": [{"kind": "ServiceAccount", "name": WORKER_SERVICE_ACCOUNT, "namespace": namespace}],
         },
     ]
+
+
+def allowed_networks(annotation: str | None) -> tuple[tuple[str, ...], list[str]]:
+    """The networks a namespace's annotation names (comma-separated CIDRs), normalised, and what did not parse."""
+    good: list[str] = []
+    bad: list[str] = []
+    for item in (annotation or "").split(","):
+        if not (item := item.strip()):
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            bad.append(item)
+            continue
+        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None:
+            bad.append(item)  # the apiserver refuses IPv4-mapped IPv6 in an ipBlock; name the IPv4 network
+            continue
+        good.append(str(network))
+    return tuple(sorted(set(good))), bad
+
+
+def _blocks(cidrs: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"ipBlock": {"cidr": c}} for c in cidrs]
+
+
+def build_worker_network_policy(
+    namespace: str, apiserver: tuple[list[str], list[int]], allowed_cidrs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Egress of every worker pod in `namespace`: DNS, the apiserver, public addresses, and the named networks.
+
+    `apiserver` is (CIDRs, ports) of the Kubernetes API as the operator found it; with no CIDRs, its ports are
+    allowed to any address (weaker: private services on those ports become reachable), so say so in a log.
+    The default-deny of everything else is what stops DNS rebinding between the worker's check and ffmpeg.
+    """
+    cidrs, ports = apiserver
+    api_rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": p} for p in ports]}
+    if cidrs:
+        api_rule["to"] = _blocks(cidrs)
+    egress: list[dict[str, Any]] = [
+        {
+            # CoreDNS and kube-dns both carry k8s-app=kube-dns; NodeLocal DNSCache users allow 169.254.20.10/32.
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        api_rule,
+        {
+            "to": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(DENIED_V4)}},
+                {"ipBlock": {"cidr": "::/0", "except": list(DENIED_V6)}},
+            ]
+        },
+    ]
+    if allowed_cidrs:
+        egress.append({"to": _blocks(allowed_cidrs)})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": WORKER_EGRESS_POLICY, "namespace": namespace, "labels": managed_labels()},
+        "spec": {"podSelector": {"matchLabels": worker_selector()}, "policyTypes": ["Egress"], "egress": egress},
+    }

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +32,9 @@ from .decide import JobState, QueueSlot, decide, failure_class, invalid_spec_sta
 
 log = logging.getLogger(__name__)
 LIMIT_ANNOTATION = "video.oma.ai/max-concurrent-jobs"
+EGRESS_ANNOTATION = "video.oma.ai/worker-egress-allow-cidrs"
+# Where the Kubernetes API is when its Service and EndpointSlice cannot be read: its usual ports, any address.
+APISERVER_PORTS = [443, 6443]
 
 
 @dataclass
@@ -55,6 +58,8 @@ class VideoJobController:
         self.last_event = time.monotonic()
         self._phases_counted = 0.0
         self._rbac_done: set[str] = set()
+        self._egress: dict[str, tuple[float, tuple[str, ...]]] = {}  # namespace -> (when read, allowed CIDRs)
+        self._apiserver: tuple[list[str], list[int]] | None = None
         self._limits: dict[str, tuple[float, int]] = {}
         self._sem = asyncio.Semaphore(settings.write_concurrency)
         self._counted_failures: dict[Key, int] = {}
@@ -267,8 +272,10 @@ class VideoJobController:
     async def _create_job(self, key: Key, entry: Entry, vj: VideoJob) -> None:
         ns = key[0]
         await self._ensure_worker_rbac(ns)
+        allowed = await self._ensure_worker_egress(ns)
         stack = self.stacks.get((ns, vj.spec.stack_ref.name)) if vj.spec.stack_ref else None
-        manifest = builders.build_job(vj, worker_defaults(self.settings.defaults, stack))
+        defaults = replace(worker_defaults(self.settings.defaults, stack), allowed_cidrs=allowed)
+        manifest = builders.build_job(vj, defaults)
         # A Job's template is immutable, so there is nothing to apply over an existing one.
         await self.kube.create(manifest)
         metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
@@ -305,3 +312,46 @@ class VideoJobController:
         for manifest in builders.build_worker_rbac(namespace):
             await self.kube.apply(manifest)
         self._rbac_done.add(namespace)
+
+    async def _ensure_worker_egress(self, namespace: str) -> tuple[str, ...]:
+        """The workers' egress policy in `namespace`, re-applied when its allowed networks change (read every 30 s)."""
+        cached = self._egress.get(namespace)
+        if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
+            return cached[1]
+        value = (await self._namespace_annotations(namespace)).get(EGRESS_ANNOTATION)
+        allowed, bad = builders.allowed_networks(value)
+        if bad:
+            log.warning(
+                "namespace %s: %s names networks that do not parse, ignored: %s", namespace, EGRESS_ANNOTATION, bad
+            )
+        if cached is None or cached[1] != allowed:
+            policy = builders.build_worker_network_policy(namespace, await self._apiserver_peers(), allowed)
+            await self.kube.apply(policy)
+        self._egress[namespace] = (time.monotonic(), allowed)
+        return allowed
+
+    async def _apiserver_peers(self) -> tuple[list[str], list[int]]:
+        """The Kubernetes API's addresses and ports: its Service's cluster IP and, where policies are enforced
+        after DNAT (most CNIs), the addresses behind it. Found once; unreadable means ports only."""
+        if self._apiserver is not None:
+            return self._apiserver
+        cidrs: set[str] = set()
+        ports: set[int] = set()
+        try:
+            svc = await self.kube.get(kinds.SERVICE, "kubernetes", namespace="default")
+            if ip := svc["spec"].get("clusterIP"):
+                cidrs.add(f"{ip}/{128 if ':' in ip else 32}")
+            ports.update(int(p["port"]) for p in svc["spec"].get("ports") or [])
+            eps = await self.kube.get(kinds.ENDPOINT_SLICE, "kubernetes", namespace="default")
+            for ep in eps.get("endpoints") or []:
+                cidrs.update(f"{a}/{128 if ':' in a else 32}" for a in ep.get("addresses") or [])
+            ports.update(int(p["port"]) for p in eps.get("ports") or [] if p.get("port"))
+        except ApiFailure as e:
+            if e.code not in (403, 404):
+                raise
+        if not cidrs:
+            log.warning(
+                "the Kubernetes API's address is unknown: worker egress allows ports %s anywhere", APISERVER_PORTS
+            )
+        self._apiserver = (sorted(cidrs), sorted(ports or set(APISERVER_PORTS)) if cidrs else APISERVER_PORTS)
+        return self._apiserver

@@ -86,3 +86,50 @@ def test_stack_worker_defaults_layer_over_the_operators() -> None:
     assert merged.image == "img:stack" and merged.limits["memory"] == "8Gi"
     assert merged.requests == WorkerDefaults().requests
     assert worker_defaults(WorkerDefaults(), None) == WorkerDefaults()
+
+
+def test_worker_egress_policy_selects_every_worker_pod_and_denies_private_ranges() -> None:
+    policy = builders.build_worker_network_policy("ns", (["10.96.0.1/32"], [443]))
+    job = build_job(vj(), WorkerDefaults())
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert "video.oma.ai/videojob" not in selector  # one policy for every worker of the namespace, stacks' too
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    dns, api, public = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert api == {"ports": [{"protocol": "TCP", "port": 443}], "to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}]}
+    v4, v6 = (b["ipBlock"] for b in public["to"])
+    assert v4["cidr"] == "0.0.0.0/0" and {"10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12"} <= set(
+        v4["except"]
+    )
+    assert v6["cidr"] == "::/0" and {"::1/128", "fc00::/7", "fe80::/10", "64:ff9b::/96"} <= set(v6["except"])
+
+
+def test_worker_egress_policy_allows_named_networks_and_falls_back_to_api_ports() -> None:
+    policy = builders.build_worker_network_policy("ns", ([], [443, 6443]), ("10.20.0.0/16",))
+    api, extra = policy["spec"]["egress"][1], policy["spec"]["egress"][3]
+    assert "to" not in api and [p["port"] for p in api["ports"]] == [443, 6443]
+    assert extra == {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
+
+
+def test_allowed_networks_are_normalised_and_bad_ones_reported() -> None:
+    good, bad = builders.allowed_networks(" 10.20.0.5/16, 192.168.1.10 ,nonsense,, fd00::/8, ::ffff:10.0.0.0/104")
+    assert good == ("10.20.0.0/16", "192.168.1.10/32", "fd00::/8")
+    assert bad == ["nonsense", "::ffff:10.0.0.0/104"]
+    assert builders.allowed_networks(None) == ((), [])
+
+
+def test_the_worker_is_told_the_allowed_networks() -> None:
+    job = build_job(vj(), WorkerDefaults(allowed_cidrs=("10.20.0.0/16",)))
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OMA_ALLOWED_CIDRS"] == "10.20.0.0/16"
+    assert "OMA_ALLOWED_CIDRS" not in str(build_job(vj(), WorkerDefaults()))
+
+
+def test_a_stacks_workers_are_selected_by_the_same_policy() -> None:
+    policy = builders.build_worker_network_policy("ns", (["10.96.0.1/32"], [443]))
+    stack_job = build_job(vj(stackRef={"name": "oma"}), WorkerDefaults(image="stack-image"))
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= stack_job["spec"]["template"]["metadata"]["labels"].items()
+    )
