@@ -1,0 +1,119 @@
+"""Running dashboards as real processes (`oma dashboard`) and making tokens with its CLI, for the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oma.devservices import LocalPostgres, LocalRedis, free_port
+
+PRESETS = """
+- name: tiny
+  description: "A 2 s 320x240 MP4 with a sprite: fast enough for tests."
+  titleCard: {durationSeconds: 2, width: 320, height: 240, fps: 10, fontSize: 24}
+  outputs:
+    mp4: [{name: video, width: 320, height: 240, preset: ultrafast}]
+    thumbnails: {name: thumbs, everySeconds: 1, width: 64, sprite: true}
+"""
+
+
+def unreachable_kubeconfig(path: Path) -> str:
+    """An apiserver address nothing listens on: for tests of what works without Kubernetes."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: nobody}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    return str(path)
+
+
+def dashboard_env(pg: LocalPostgres, redis: LocalRedis, tmp: Path, **extra: str) -> dict[str, str]:
+    presets = tmp / "presets.yaml"
+    presets.write_text(PRESETS)
+    env = {
+        **os.environ,
+        **pg.settings_env(),
+        "OMA_REDIS_URL": redis.url,
+        "OMA_STACK": "test",
+        "OMA_STACK_REF": "false",
+        "OMA_PRESETS_FILE": str(presets),
+        "OMA_GENERATE_PRESET": "tiny",
+        "OMA_MEDIA_ROOT": str(tmp / "media"),
+    }
+    env.setdefault("OMA_KUBECONFIG", unreachable_kubeconfig(tmp / "kubeconfig"))
+    return {**env, **extra}
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = probe()
+        except (httpx.HTTPError, OSError) as e:
+            last = e
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Dashboard:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def migrated(self) -> bool:
+        """Serving and done migrating: an unauthenticated API call gets 401 (not 503)."""
+        return httpx.get(f"{self.url}/api/jobs", timeout=5).status_code == 401
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def launch(env: dict[str, str], log: Path) -> Dashboard:
+    """Start `oma dashboard` without waiting for it."""
+    port = free_port()
+    out = log.open("ab")
+    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    return Dashboard(f"http://127.0.0.1:{port}", proc, log)
+
+
+def ready(d: Dashboard, timeout: float = 60) -> Dashboard:
+    wait_for(f"the dashboard at {d.url} (log: {d.log})", d.migrated, timeout)
+    return d
+
+
+def create_token(env: dict[str, str], name: str, *flags: str) -> str:
+    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "token", "create", "--name", name, *flags]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def token_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "token", *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
