@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -101,7 +102,8 @@ class LocalPostgres:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()  # smart shutdown would wait for clients; SIGTERM is Postgres' "fast"
+            # SIGINT is Postgres' "fast" shutdown; SIGTERM ("smart") would wait for every client to leave.
+            self.proc.send_signal(signal.SIGINT)
             self.proc.wait(timeout=30)
             self.proc = None
 

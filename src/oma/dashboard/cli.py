@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import faulthandler
 import re
+import signal
 import sys
 from decimal import Decimal, InvalidOperation
 
@@ -36,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck server is.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "oma.dashboard.app:create_app",

@@ -160,6 +160,10 @@ class Recorder:
                 else:
                     log.warning("VideoJob watch failed (%s); retrying", e)
                 await asyncio.sleep(1)
+            except Exception:  # the recorder must outlive any one bad event
+                log.exception("recorder error; watching again from scratch")
+                resource_version = None
+                await asyncio.sleep(1)
 
     async def offer(self, body: dict[str, Any]) -> None:
         """Record now, or, while earlier states still wait for Postgres, queue behind them without blocking
@@ -174,12 +178,14 @@ class Recorder:
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
         try:
             newly_finished = await self.history.upsert(rec)
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
-            log.warning("history write of %s deferred: %s", rec.name, e)
-            self.pending[rec.uid] = body
+        except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
+            log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
+            # setdefault: a newer state that arrived while this write was failing must not be replaced by it.
+            self.pending.setdefault(rec.uid, body)
             metrics.RECORDER_PENDING.set(len(self.pending))
             return
-        self.pending.pop(rec.uid, None)
+        if self.pending.get(rec.uid) is body:  # only what was written; a newer waiting state stays queued
+            del self.pending[rec.uid]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
         if newly_finished and rec.cost_usd is not None:
@@ -188,7 +194,10 @@ class Recorder:
     async def _retry_pending(self) -> None:
         while True:
             await asyncio.sleep(1)
-            for body in list(self.pending.values()):
-                await self.record(body)
-                if body["metadata"]["uid"] in self.pending:
-                    break  # still down: wait before trying the rest
+            try:
+                for body in list(self.pending.values()):
+                    await self.record(body)
+                    if body["metadata"]["uid"] in self.pending:
+                        break  # still down: wait before trying the rest
+            except Exception:
+                log.exception("retrying deferred history writes failed")

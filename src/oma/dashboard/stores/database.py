@@ -61,7 +61,7 @@ async def open_pool(conninfo: str, max_size: int) -> Pool:
         kwargs={"row_factory": dict_row, "autocommit": True},
         open=False,
         timeout=5,
-        reconnect_timeout=0,  # keep trying for ever: Postgres may come back
+        reconnect_timeout=24 * 3600,  # keep trying (with back-off): Postgres comes back after an outage
     )
     await pool.open(wait=False)
     return pool
