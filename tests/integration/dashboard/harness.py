@@ -22,6 +22,12 @@ PRESETS = """
   outputs:
     mp4: [{name: video, width: 320, height: 240, preset: ultrafast}]
     thumbnails: {name: thumbs, everySeconds: 1, width: 64, sprite: true}
+- name: steady
+  description: "A 60 s 720p title card at x264's slow preset: long enough to watch its progress move."
+  titleCard: {durationSeconds: 60, width: 1280, height: 720, fps: 30, fontSize: 48}
+  outputs:
+    mp4: [{name: video, width: 1280, height: 720, preset: slow}]
+    thumbnails: {name: thumbs, everySeconds: 10, width: 96, sprite: true}
 """
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..deps import SESSION_COOKIE, Services, client_ip, token_of
+from ..deps import SESSION_COOKIE, Services, client_ip
 from ..models import JobFilter, Scope, SubmitRequest, Token
 from ..services.errors import Refused
 from .charts import usage_chart
@@ -57,7 +57,15 @@ def render(request: Request, c: Any, name: str, status: int = 200, **context: An
 
 
 async def _signed_in(request: Request, c: Any) -> Token | None:
-    return await token_of(request, c) if request.cookies.get(SESSION_COOKIE) else None
+    """The session's token. Unlike the API, the UI accepts the cookie on POSTs too: its forms carry CSRF
+    tokens, checked before this is called."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if not session:
+        return None
+    if not c.migrated.is_set():
+        raise Refused(503, "unavailable", "the dashboard is starting; try again in a moment")
+    token: Token | None = await c.tokens.session_token(session)
+    return token
 
 
 def _to_login() -> RedirectResponse:
