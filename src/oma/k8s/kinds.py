@@ -43,6 +43,7 @@ DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
@@ -54,7 +55,7 @@ PROMETHEUS_RULE = Kind(f"{MONITORING_GROUP}/v1", "PrometheusRule", "prometheusru
 
 ALL = (
     VIDEOJOB, OMASTACK, JOB, CRONJOB, NAMESPACE, SECRET, CONFIGMAP, SERVICE, SERVICE_ACCOUNT, PVC, EVENT,
-    STATEFULSET, DEPLOYMENT, HPA, PDB, NETWORK_POLICY, ROLE, ROLE_BINDING, LEASE, SERVICE_MONITOR, POD_MONITOR,
+    STATEFULSET, DEPLOYMENT, HPA, PDB, NETWORK_POLICY, INGRESS, ROLE, ROLE_BINDING, LEASE, SERVICE_MONITOR, POD_MONITOR,
     PROMETHEUS_RULE,
 )  # fmt: skip
 _BY_TYPE = {(k.api_version, k.kind): k for k in ALL}
