@@ -1,4 +1,4 @@
-"""Debian's Postgres and Redis as local processes, for tests and benchmarks (no Docker needed).
+"""Debian's Postgres and Redis, and `oma dashboard`, as local processes for tests and benchmarks (no Docker).
 
 Postgres refuses to run as root, so as root (CI) it runs as nobody. Both can be stopped and started again on
 the same data and port, which is how outage tests take them away and bring them back."""
@@ -10,11 +10,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 NOBODY = 65534
 
@@ -162,3 +165,56 @@ class LocalRedis:
             self.proc.terminate()
             self.proc.wait(timeout=30)
             self.proc = None
+
+
+@dataclass
+class Dashboard:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def migrated(self) -> bool:
+        """Serving and done migrating: an unauthenticated API call gets 401 (not 503)."""
+        return httpx.get(f"{self.url}/api/jobs", timeout=5).status_code == 401
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def launch(env: dict[str, str], log: Path, port: int = 0) -> Dashboard:
+    """Start `oma dashboard` (on a free port unless given) without waiting for it."""
+    port = port or free_port()
+    out = log.open("ab")
+    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    return Dashboard(f"http://127.0.0.1:{port}", proc, log)
+
+
+def ready(d: Dashboard, timeout: float = 60) -> Dashboard:
+    def serving() -> bool:
+        try:
+            return d.migrated()
+        except httpx.HTTPError:
+            return False
+
+    until(f"the dashboard at {d.url} (log: {d.log})", serving, timeout)
+    return d
+
+
+def create_token(env: dict[str, str], name: str, *flags: str) -> str:
+    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "token", "create", "--name", name, *flags]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"oma dashboard token create failed: {done.stderr}")
+    return done.stdout.strip().splitlines()[-1]

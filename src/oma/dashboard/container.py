@@ -58,7 +58,7 @@ class Container:
             pool=pool,
             redis=redis,
             videojobs=videojobs,
-            tokens=TokenStore(pool),
+            tokens=TokenStore(pool, settings.token_cache_seconds),
             history=history,
             limiter=limiter,
             submitter=Submitter(settings, presets, limiter, redis, videojobs),

@@ -74,7 +74,9 @@ async def read_limited(request: Request, response: Response, c: Services, token:
     """Reads spend the caller's read budget; with Redis down they go ahead without limits (fail open)."""
     if not token.can(Scope.READ):
         raise Refused(403, "forbidden", "this token lacks the read scope")
-    response.headers.update(await c.limiter.check(EndpointClass.READ, token, client_ip(request)))
+    headers = await c.limiter.check(EndpointClass.READ, token, client_ip(request))
+    response.headers.update(headers)
+    request.state.rate_headers = headers  # for routes that build their own Response
     return token
 
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     rate_ip_read_per_minute: int = Field(default=2400, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     session_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    token_cache_seconds: float = Field(
+        default=2.0, ge=0, le=60, description="How long a verified token is trusted without asking Postgres."
+    )
     recorder: bool = Field(default=True, description="Watch VideoJobs into history (off for CLI tools).")
 
     def postgres_conninfo(self) -> str:

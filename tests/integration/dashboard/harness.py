@@ -7,13 +7,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from oma.devservices import LocalPostgres, LocalRedis, free_port
+from oma.devservices import Dashboard, LocalPostgres, LocalRedis, create_token, launch, ready
+
+__all__ = ["Dashboard", "create_token", "dashboard_env", "launch", "ready", "token_cli", "wait_for"]
 
 PRESETS = """
 - name: tiny
@@ -72,52 +73,6 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
         time.sleep(0.1)
-
-
-@dataclass
-class Dashboard:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def migrated(self) -> bool:
-        """Serving and done migrating: an unauthenticated API call gets 401 (not 503)."""
-        return httpx.get(f"{self.url}/api/jobs", timeout=5).status_code == 401
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def launch(env: dict[str, str], log: Path) -> Dashboard:
-    """Start `oma dashboard` without waiting for it."""
-    port = free_port()
-    out = log.open("ab")
-    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    out.close()
-    return Dashboard(f"http://127.0.0.1:{port}", proc, log)
-
-
-def ready(d: Dashboard, timeout: float = 60) -> Dashboard:
-    wait_for(f"the dashboard at {d.url} (log: {d.log})", d.migrated, timeout)
-    return d
-
-
-def create_token(env: dict[str, str], name: str, *flags: str) -> str:
-    argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "token", "create", "--name", name, *flags]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
 
 
 def token_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

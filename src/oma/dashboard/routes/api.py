@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from ..deps import Caller, Reader, Services, client_ip, require
 from ..models import (
@@ -56,6 +57,13 @@ READ_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def as_json(model: BaseModel, request: Request) -> Response:
+    """The hot read routes return their model serialised as is (FastAPI would validate it again first), with
+    the rate-limit headers the dependency computed."""
+    headers = getattr(request.state, "rate_headers", {})
+    return Response(model.model_dump_json(), media_type="application/json", headers=headers)
+
+
 def accepted(job: Accepted, headers: dict[str, str], replayed: bool) -> JSONResponse:
     extra = {"Location": job.urls["self"], **headers}
     if replayed:
@@ -87,6 +95,7 @@ async def presets(c: Services, _: Reader) -> PresetList:
 
 @router.get("/jobs", response_model=JobPage, responses=READ_RESPONSES)
 async def list_jobs(
+    request: Request,
     c: Services,
     _: Reader,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -97,10 +106,10 @@ async def list_jobs(
     since: Annotated[dt.datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
     until: Annotated[dt.datetime | None, Query(description="Created before (ISO 8601).")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the title, source or id.")] = None,
-) -> JobPage:
+) -> Response:
     """History, newest first; pass `next_cursor` back as `cursor` for older jobs."""
     filters = JobFilter(phase=phase, since=_aware(since), until=_aware(until), text=q or None)
-    return await c.jobs.page(limit, cursor, filters)
+    return as_json(await c.jobs.page(limit, cursor, filters), request)
 
 
 def _aware(when: dt.datetime | None) -> dt.datetime | None:
@@ -108,8 +117,8 @@ def _aware(when: dt.datetime | None) -> dt.datetime | None:
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=READ_RESPONSES)
-async def get_job(job_id: JobId, c: Services, _: Reader) -> Job:
-    return await c.jobs.get(job_id)
+async def get_job(job_id: JobId, request: Request, c: Services, _: Reader) -> Response:
+    return as_json(await c.jobs.get(job_id), request)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Job, responses={**READ_RESPONSES, **SUBMIT_RESPONSES})

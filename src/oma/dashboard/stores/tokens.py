@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from decimal import Decimal
 
 from ..models import Scope, Token
@@ -17,6 +18,10 @@ PREFIX = "oma_"
 
 def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+def _expired(token: Token) -> bool:
+    return token.expires_at is not None and token.expires_at <= dt.datetime.now(dt.UTC)
 
 
 def split_token(raw: str) -> tuple[str, str] | None:
@@ -30,8 +35,11 @@ def split_token(raw: str) -> tuple[str, str] | None:
 
 
 class TokenStore:
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: Pool, cache_seconds: float = 0) -> None:
+        self.pool, self.cache_seconds = pool, cache_seconds
+        # sha256(raw token) -> (token, monotonic deadline). A request's token is checked against Postgres at
+        # most every cache_seconds per process, so a revocation takes effect within that time.
+        self._cache: dict[bytes, tuple[Token, float]] = {}
 
     async def create(
         self, name: str, scopes: list[Scope], budget_usd: Decimal | None, expires_at: dt.datetime | None
@@ -63,6 +71,20 @@ class TokenStore:
 
     async def verify(self, raw: str) -> Token | None:
         """The token for a raw value if it is known, not revoked and not expired."""
+        key, now = _hash(raw), time.monotonic()
+        cached = self._cache.get(key)
+        if cached and cached[1] > now and not _expired(cached[0]):
+            return cached[0]
+        token = await self._verify(raw)
+        if token is not None and self.cache_seconds > 0:
+            if len(self._cache) > 10_000:  # bounded: forget everything rather than track ages
+                self._cache.clear()
+            self._cache[key] = (token, now + self.cache_seconds)
+        else:
+            self._cache.pop(key, None)
+        return token
+
+    async def _verify(self, raw: str) -> Token | None:
         parts = split_token(raw)
         if parts is None:
             return None
