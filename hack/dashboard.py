@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from lightkube import Client, KubeConfig
@@ -64,8 +65,11 @@ def main() -> int:
         print(f"dashboard: {dashboard.url}  (log {dashboard.log})")
         print(f"sign in with: {token}")
         print("Ctrl-C stops the dashboard, Postgres, Redis and the operator.")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        return 0
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
     finally:
         if dashboard is not None:
             dashboard.stop()
@@ -74,6 +78,10 @@ def main() -> int:
         pg.destroy()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C (a blocked signal mask would be inherited by children)
+
+
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
