@@ -50,8 +50,15 @@ class Container:
         limiter = Limiter(settings, redis, history)
         broadcaster = Broadcaster()
         presets = load_presets(settings.presets_file)
+        jobs = Jobs(settings, history, videojobs, broadcaster)
         recorder = Recorder(
-            videojobs, history, broadcaster, settings.stack, settings.worker_cpu_request, settings.price_per_cpu_hour
+            videojobs,
+            history,
+            broadcaster,
+            settings.stack,
+            settings.worker_cpu_request,
+            settings.price_per_cpu_hour,
+            on_change=jobs.history_changed,
         )
         c = cls(
             settings=settings,
@@ -62,7 +69,7 @@ class Container:
             history=history,
             limiter=limiter,
             submitter=Submitter(settings, presets, limiter, redis, videojobs),
-            jobs=Jobs(settings, history, videojobs, broadcaster),
+            jobs=jobs,
             broadcaster=broadcaster,
             recorder=recorder,
         )

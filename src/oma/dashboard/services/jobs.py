@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .record import Broadcaster, belongs_to, record_of
 from .submit import job_urls
 
 DB_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+NEWEST_PAGE_SECONDS = 1.0
 
 
 def output_url(name: str, uri: str) -> str:
@@ -81,15 +83,28 @@ class Jobs:
         self, settings: Settings, history: HistoryStore, videojobs: VideoJobStore, broadcaster: Broadcaster
     ) -> None:
         self.settings, self.history, self.videojobs, self.broadcaster = settings, history, videojobs, broadcaster
+        self._newest: dict[int, tuple[JobPage, float]] = {}
+
+    def history_changed(self) -> None:
+        """Called by the recorder after each write: the cached newest page is stale."""
+        self._newest.clear()
 
     async def page(self, limit: int, cursor: str | None, filters: JobFilter) -> JobPage:
+        # The newest page without filters is most of the traffic (every jobs list opens on it); it is kept
+        # for a second, and dropped whenever this replica's recorder writes (every replica records every job).
+        newest = cursor is None and filters == JobFilter()
+        if newest and (hit := self._newest.get(limit)) and hit[1] > time.monotonic():
+            return hit[0]
         try:
             rows, next_cursor = await self.history.page(limit, cursor, filters)
         except ValueError as e:
             raise Refused(422, "invalid_cursor", f"cursor: {e}") from e
         except DB_ERRORS as e:
             raise unavailable("history (Postgres)") from e
-        return JobPage(items=[job_from_row(r) for r in rows], next_cursor=next_cursor)
+        page = JobPage(items=[job_from_row(r) for r in rows], next_cursor=next_cursor)
+        if newest:
+            self._newest[limit] = (page, time.monotonic() + NEWEST_PAGE_SECONDS)
+        return page
 
     async def get(self, name: str) -> Job:
         """From history; a job submitted a moment ago (not recorded yet) is read from the API instead."""

@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
@@ -131,8 +131,10 @@ class Recorder:
         stack: str,
         default_cpu: str,
         price_per_cpu_hour: float,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.videojobs, self.history, self.broadcaster = videojobs, history, broadcaster
+        self.on_change = on_change
         self.stack, self.default_cpu, self.price = stack, default_cpu, price_per_cpu_hour
         self.pending: dict[str, dict[str, Any]] = {}
 
@@ -188,6 +190,7 @@ class Recorder:
             del self.pending[rec.uid]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
+        self.on_change()
         if newly_finished and rec.cost_usd is not None:
             metrics.COST.inc(float(rec.cost_usd))
 
