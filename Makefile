@@ -7,11 +7,12 @@ DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools generate crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
-        test-integration chaos demo clean kind-e2e lock audit
+        test-integration chaos demo dashboard clean kind-e2e lock audit
 
 help:
 	@echo "make demo          bring the local cluster up and run the demo job end to end"
 	@echo "make test          lint, type-check, unit and integration tests (sets everything up)"
+	@echo "make dashboard     the dashboard on the local cluster, at http://127.0.0.1:8000 (prints a token)"
 	@echo "make cluster-up    start (or reuse) the local control plane; prints export KUBECONFIG=..."
 	@echo "make cluster-down  stop every process of the local control plane"
 	@echo "make chaos         the long chaos tests (operator kills, apiserver and etcd outages)"
@@ -81,6 +82,9 @@ test: deps venv tools lint typecheck audit
 
 demo: deps venv tools
 	@$(BIN)/python hack/demo.py
+
+dashboard: deps venv tools
+	@$(BIN)/python hack/dashboard.py
 
 kind-e2e:
 	@bash hack/kind-e2e.sh

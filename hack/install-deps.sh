@@ -12,6 +12,7 @@ packages=(
   postgresql      # OmaStack's backup script and password hook, run against a real server (tests/stack)
   redis-server    # and the Redis snapshot script
   redis-tools
+  chromium        # the dashboard's browser test (Playwright drives /usr/bin/chromium; never `playwright install`)
 )
 
 missing=()

@@ -15,6 +15,7 @@ NEEDS = {
     "ffmpeg": "Debian's ffmpeg and ffprobe (make deps)",
     "services": "Debian's PostgreSQL and Redis servers (make deps)",
     "tools": "the Go-built tools in ~/.cache/oma (make tools)",
+    "browser": "Debian's Chromium at /usr/bin/chromium, driven by Playwright (make deps)",
 }
 
 
@@ -35,6 +36,8 @@ def _missing(marker: str) -> str | None:
     if marker == "services":
         pg = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
         return None if pg and shutil.which("redis-server") else "postgres or redis-server not installed"
+    if marker == "browser":
+        return None if Path("/usr/bin/chromium").exists() else "/usr/bin/chromium not installed"
     if marker == "tools":
         from oma.devcluster.cluster import ClusterError, find_bin_dir
 
@@ -46,6 +49,6 @@ def _missing(marker: str) -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("ffmpeg", "services", "tools"):
+    for marker in ("ffmpeg", "services", "tools", "browser"):
         if item.get_closest_marker(marker) and (why := _missing(marker)):
             pytest.fail(f"needs {NEEDS[marker]}: {why}", pytrace=False)

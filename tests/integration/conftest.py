@@ -22,6 +22,7 @@ from lightkube.resources.core_v1 import Namespace
 from oma.devcluster import cluster as devcluster
 from oma.devcluster import fixtures
 from oma.devcluster.operator_process import OperatorProcess
+from oma.devservices import LocalPostgres, LocalRedis
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +136,32 @@ def no_session_operators() -> Iterator[None]:
     yield
     for op in paused:
         op.start()
+
+
+@pytest.fixture
+def postgres() -> Iterator[LocalPostgres]:
+    """A Postgres server of its own (a test may stop, restart or reconfigure it), removed after the test."""
+    pg = LocalPostgres().init()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """One Postgres for the session; tests that only need an empty database take `postgres_db`."""
+    pg = LocalPostgres().init()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: LocalPostgres) -> LocalPostgres:
+    """A fresh, empty database on the session's server (its handle cannot stop the server)."""
+    return postgres_server.new_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -61,6 +61,11 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [video.oma.ai]
   resources: [videojobs/status, omastacks/status]
   verbs: [patch]
+# Never used by the operator itself: RBAC lets it grant a stack's dashboard Role (create and patch
+# VideoJobs) only if it holds those verbs too.
+- apiGroups: [video.oma.ai]
+  resources: [videojobs]
+  verbs: [create, patch]
 - apiGroups: [video.oma.ai]
   resources: [videojobs/finalizers, omastacks/finalizers]
   verbs: [update]
@@ -68,14 +73,15 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [batch]
   resources: [jobs, cronjobs]
   verbs: [list, watch, create, patch, delete]
-# The workers' per-namespace identity (ServiceAccount, Role, RoleBinding), applied with server-side apply.
-# Granting the worker's Role needs the operator to hold its rules itself (get videojobs, patch status): it does.
+# The workers' per-namespace identity and each stack dashboard's (ServiceAccount, Role, RoleBinding), applied
+# with server-side apply; the dashboard's are stack children, so also watched for drift and pruned.
+# Granting these Roles needs the operator to hold their rules itself: it does (see above).
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [create, patch]
+  verbs: [list, watch, create, patch, delete]
 # OmaStack children: watched for drift, applied, pruned when the spec stops asking for them.
 - apiGroups: [""]
   resources: [configmaps, services, persistentvolumeclaims]
@@ -91,7 +97,7 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
   verbs: [list, watch, create, patch, delete]
 # OmaStack children, and the workers' egress policy in each namespace that runs workers.
 - apiGroups: [networking.k8s.io]
-  resources: [networkpolicies]
+  resources: [networkpolicies, ingresses]
   verbs: [list, watch, create, patch, delete]
 # The stacks' Postgres credentials: created once, replaced on rotation. Never read.
 - apiGroups: [""]

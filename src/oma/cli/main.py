@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="oma", description="oma: declarative video processing on Kubernetes")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -67,9 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         help="allow input URLs that resolve to private or loopback addresses",
     )
     op = sub.add_parser("operator", help="run the VideoJob operator against the current kubeconfig")
-    from oma.operator.main import add_arguments
+    if _command(sys.argv[1:] if argv is None else argv) == "operator":
+        # Only the operator's own command imports it (and kopf): `oma dashboard` and `oma worker` stay light.
+        from oma.operator.main import add_arguments
 
-    add_arguments(op)
+        add_arguments(op)
+    d = sub.add_parser("dashboard", help="serve the dashboard (web UI and REST API), or manage its API tokens")
+    from oma.dashboard.cli import add_arguments as add_dashboard_arguments
+
+    add_dashboard_arguments(d)
     w = sub.add_parser("worker", help="(in a Job) run the VideoJob named by $OMA_VIDEOJOB_NAME")
     w.add_argument("--allow-private-inputs", action="store_true")
     args = p.parse_args(argv)
@@ -79,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         from oma.operator.main import run as run_operator
 
         return run_operator(args)
+    if args.cmd == "dashboard":
+        from oma.dashboard.cli import run as run_dashboard
+
+        return run_dashboard(args)
     if args.cmd == "worker":
         from oma.worker.incluster import main as worker_main
 

@@ -44,6 +44,7 @@ HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscaler
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 ENDPOINT_SLICE = Kind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
@@ -55,8 +56,8 @@ PROMETHEUS_RULE = Kind(f"{MONITORING_GROUP}/v1", "PrometheusRule", "prometheusru
 
 ALL = (
     VIDEOJOB, OMASTACK, JOB, CRONJOB, NAMESPACE, SECRET, CONFIGMAP, SERVICE, SERVICE_ACCOUNT, PVC, EVENT,
-    STATEFULSET, DEPLOYMENT, HPA, PDB, ENDPOINT_SLICE, NETWORK_POLICY, ROLE, ROLE_BINDING, LEASE, SERVICE_MONITOR,
-    POD_MONITOR,
+    STATEFULSET, DEPLOYMENT, HPA, PDB, ENDPOINT_SLICE, NETWORK_POLICY, INGRESS, ROLE, ROLE_BINDING, LEASE,
+    SERVICE_MONITOR, POD_MONITOR,
     PROMETHEUS_RULE,
 )  # fmt: skip
 _BY_TYPE = {(k.api_version, k.kind): k for k in ALL}

@@ -138,14 +138,83 @@ class ServiceSpec(_Model):
     port: int = Field(default=80, ge=1, le=65535, description="Service port.")
 
 
+class IngressTls(_Model):
+    """TLS for the Ingress: a Secret of type kubernetes.io/tls in this namespace."""
+
+    secret_name: DnsLabel = Field(alias="secretName", description="The TLS Secret's name.")
+
+
+class IngressSpec(_Model):
+    """An optional networking.k8s.io/v1 Ingress in front of the dashboard's Service."""
+
+    enabled: bool = Field(default=False, description="Create the Ingress.")
+    host: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="Host name; default: every host.",
+    )
+    class_name: str | None = Field(
+        default=None, alias="className", max_length=253, description="IngressClass; default: the cluster's."
+    )
+    tls: IngressTls | None = Field(
+        default=None, description="Serve HTTPS with this Secret (session cookies get Secure)."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Annotations for the ingress controller."
+    )
+
+
+class RateLimitsSpec(_Model):
+    """Requests per minute; each request is counted against its token and its client address."""
+
+    submit_per_token: int = Field(default=30, alias="submitPerToken", ge=1, le=100000, description="Submissions.")
+    read_per_token: int = Field(default=1200, alias="readPerToken", ge=1, le=1000000, description="Reads.")
+    submit_per_ip: int = Field(default=60, alias="submitPerIP", ge=1, le=100000, description="Submissions.")
+    read_per_ip: int = Field(default=2400, alias="readPerIP", ge=1, le=1000000, description="Reads.")
+
+
 class DashboardSpec(_Model):
-    """The web UI and REST API (a Deployment behind a Service)."""
+    """The web UI and REST API (a Deployment behind a Service) with its own ServiceAccount, which may only
+    create, read, watch and patch this namespace's VideoJobs."""
 
     image: Image = Field(default="ghcr.io/oma-video/oma-dashboard:0.1.0", description="Dashboard image.")
     replicas: int = Field(default=2, ge=0, le=100, description="Replicas while autoscaling is disabled.")
     autoscaling: Autoscaling = section(Autoscaling, "CPU autoscaling.")
     service: ServiceSpec = section(ServiceSpec, "The Service in front of the dashboard.")
     resources: Resources = _resources({"cpu": "100m", "memory": "128Mi"}, {"memory": "512Mi"}, "dashboard")
+    media_claim: DnsLabel | None = Field(
+        default=None,
+        alias="mediaClaim",
+        description="An existing PVC the dashboard's VideoJobs write to; the dashboard mounts it read-only to serve "
+        "outputs (it must allow ReadWriteMany or ReadOnlyMany when workers and dashboard share no node). Unset, "
+        "jobs write to a PVC named media and the dashboard serves no files.",
+    )
+    source_claims: list[DnsLabel] = Field(
+        default_factory=list,
+        alias="sourceClaims",
+        max_length=16,
+        description="PVCs in this namespace that submissions may read source files from.",
+    )
+    presets_config_map: DnsLabel | None = Field(
+        default=None,
+        alias="presetsConfigMap",
+        description="A ConfigMap whose key presets.yaml replaces the built-in presets (same format).",
+    )
+    price_per_cpu_hour: float = Field(
+        default=0.05,
+        alias="pricePerCPUHour",
+        ge=0,
+        le=1000,
+        description="USD per CPU-hour of worker time: a job costs its encode seconds x its CPU request x this / 3600.",
+    )
+    rate_limits: RateLimitsSpec = Field(
+        default_factory=RateLimitsSpec,
+        alias="rateLimits",
+        description="Rate limits per minute.",
+        json_schema_extra={"default": RateLimitsSpec().model_dump(by_alias=True)},
+    )
+    ingress: IngressSpec = section(IngressSpec, "An optional Ingress.")
 
 
 class WorkerDefaultsSpec(_Model):

@@ -67,6 +67,10 @@ _STACK_CHILD = {LABEL_STACK: kopf.PRESENT}
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_STACK_CHILD)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_STACK_CHILD)
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=_STACK_CHILD)
+@kopf.on.event("networking.k8s.io", "v1", "ingresses", labels=_STACK_CHILD)
+@kopf.on.event("", "v1", "serviceaccounts", labels=_STACK_CHILD)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=_STACK_CHILD)
+@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=_STACK_CHILD)
 @kopf.on.event("batch", "v1", "cronjobs", labels=_STACK_CHILD)
 async def stack_child_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     RUNTIME.stacks.observe_child(type, body)

@@ -68,12 +68,61 @@ def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
                     labels=scope,
                 ),
             ],
-        }
+        },
+        {"name": f"oma-stack-{stack}-dashboard", "rules": _dashboard_rules(namespace, stack)},
+    ]
+
+
+def _dashboard_rules(namespace: str, stack: str) -> list[dict[str, Any]]:
+    """The dashboard's own metrics (scraped through the stack's ServiceMonitor)."""
+    where, scope = f"{namespace}/{stack}", {"oma_stack": stack}
+    pods = f'namespace="{namespace}",pod=~"{stack}-dashboard-.+"'
+    requests = f"sum(rate(oma_dashboard_http_request_duration_seconds_count{{{pods}}}[5m]))"
+    errors = f'sum(rate(oma_dashboard_http_request_duration_seconds_count{{{pods},status=~"5.."}}[5m]))'
+    buckets = f"oma_dashboard_http_request_duration_seconds_bucket{{{pods}}}"
+    p95 = f"histogram_quantile(0.95, sum by (le) (rate({buckets}[5m])))"
+    return [
+        alert_rule(
+            "OmaDashboardErrors",
+            f"{errors} / {requests} > 0.05",
+            10,
+            "warning",
+            f"More than 5 % of the dashboard's requests in OmaStack {where} fail with 5xx.",
+            labels=scope,
+        ),
+        alert_rule(
+            "OmaDashboardSlow",
+            f"{p95} > 0.5",
+            10,
+            "warning",
+            f"The dashboard of OmaStack {where} answers slowly: p95 above 500 ms.",
+            labels=scope,
+        ),
+        alert_rule(
+            "OmaDashboardRateLimitedSpike",
+            f"sum(rate(oma_dashboard_rate_limited_total{{{pods}}}[5m])) > 1",
+            10,
+            "info",
+            f"The dashboard of OmaStack {where} refuses more than one request a second for rate limits.",
+            labels=scope,
+        ),
+        alert_rule(
+            "OmaDashboardBudgetNearlySpent",
+            f"max by (token) (oma_dashboard_token_budget_used_ratio{{{pods}}}) > 0.9",
+            0,
+            "info",
+            f"A token of OmaStack {where} has spent over 90 % of its monthly budget.",
+            labels=scope,
+        ),
     ]
 
 
 def grafana_dashboard(namespace: str, stack: str) -> dict[str, Any]:
     redis, postgres = _pods(namespace, stack, "redis"), _pods(namespace, stack, "postgres")
+    dash = f'namespace="{namespace}",pod=~"{stack}-dashboard-.+"'
+    requests = f"oma_dashboard_http_request_duration_seconds_count{{{dash}}}"
+    buckets = f"oma_dashboard_http_request_duration_seconds_bucket{{{dash}}}"
+    submissions = f"oma_dashboard_submissions_total{{{dash}}}"
     return dashboard(
         f"oma-stack-{namespace}-{stack}"[:40],
         f"oma / {namespace} / {stack}",
@@ -85,5 +134,17 @@ def grafana_dashboard(namespace: str, stack: str) -> dict[str, Any]:
             # The operator's own gauges cover every namespace it watches; the queue depth is per stack.
             panel(5, "VideoJobs by phase (whole operator)", "sum by (phase) (oma_videojobs)", "{{phase}}", 0, 16),
             panel(6, "Queue depth", f'sum(oma_queue_depth{{scope="{namespace}/stack/{stack}"}})', "queued", 12, 16),
+            panel(7, "Dashboard requests by status", f"sum by (status) (rate({requests}[5m]))", "{{status}}", 0, 24),
+            panel(
+                8,
+                "Dashboard p95 latency by route",
+                f"histogram_quantile(0.95, sum by (le, route) (rate({buckets}[5m])))",
+                "{{route}}",
+                12,
+                24,
+                "s",
+            ),
+            panel(9, "Submissions by outcome", f"sum by (outcome) (rate({submissions}[5m]))", "{{outcome}}", 0, 32),
+            panel(10, "Cost (USD per hour)", f"sum(rate(oma_cost_usd_total{{{dash}}}[1h])) * 3600", "USD/h", 12, 32),
         ],
     )

@@ -8,116 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from oma.devservices import LocalPostgres, LocalRedis, free_port, until
 from oma.models.omastack import OmaStack
 from oma.operator.common.labels import LABEL_COMPONENT
 from oma.operator.omastack import builders as b
 
-PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
-NOBODY = 65534  # Postgres refuses to run as root; CI runs as root
-
 pytestmark = pytest.mark.services
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def until(what: str, probe: object, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def as_postgres_user(argv: list[str]) -> list[str]:
-    if os.getuid() != 0:
-        return argv
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
-
-
-@dataclass
-class Postgres:
-    port: int
-    socket_dir: Path
-    env: dict[str, str]  # what the stack's pods get from the credentials Secret
-
-    def psql(self, sql: str, password: str | None = None, database: str = "oma") -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "PGPASSWORD": password or self.env["PGPASSWORD"], "PGDATABASE": database}
-        argv = ["psql", "-h", "127.0.0.1", "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    assert PG_BIN is not None
-    # Not under pytest's tmp_path: that is private to root, and the server runs as nobody.
-    root = Path(tempfile.mkdtemp(prefix="oma-pg-"))
-    root.chmod(0o755)
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    (root / "pw").write_text("first-password\n")
-    if os.getuid() == 0:
-        for path in (root, sock):
-            os.chown(path, NOBODY, NOBODY)
-        os.chown(root / "pw", NOBODY, NOBODY)
-    # Like the official image: the first role and database come from initdb; local socket is trusted.
-    init = [str(PG_BIN / "initdb"), "-D", str(data), "-U", "oma", "--pwfile", str(root / "pw")]
-    init += ["--auth-local=trust", "--auth-host=scram-sha-256"]
-    subprocess.run(as_postgres_user(init), check=True, capture_output=True)
-    port = free_port()
-    server = [
-        str(PG_BIN / "postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(port),
-        "-k",
-        str(sock),
-        "-c",
-        "listen_addresses=127.0.0.1",
-    ]
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(as_postgres_user(server), stdout=log, stderr=subprocess.STDOUT)
-    ready = [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
-    until("postgres to accept connections", lambda: subprocess.run(ready, check=False).returncode == 0)
-    env = {"PATH": os.environ["PATH"], "PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "oma"}
-    pg = Postgres(port, sock, {**env, "PGPASSWORD": "first-password", "PGDATABASE": "postgres"})
-    created = pg.psql("CREATE DATABASE oma", database="postgres")
-    assert created.returncode == 0, created.stderr
-    yield pg
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    data = tmp_path / "redis"
-    data.mkdir()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", ""]
-    # No 5 s wait for more replicas before each `redis-cli --rdb` transfer (the default delay).
-    argv += ["--repl-diskless-sync-delay", "0"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    ping = ["redis-cli", "-p", str(port), "ping"]
-    until("redis to answer", lambda: subprocess.run(ping, capture_output=True, check=False).stdout.strip() == b"PONG")
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def script(component: str) -> str:
@@ -148,7 +49,7 @@ def run_backup(component: str, env: dict[str, str]) -> str:
     return out.stdout
 
 
-def test_postgres_dumps_restore_and_only_the_newest_are_kept(postgres: Postgres, tmp_path: Path) -> None:
+def test_postgres_dumps_restore_and_only_the_newest_are_kept(postgres: LocalPostgres, tmp_path: Path) -> None:
     assert postgres.psql("CREATE TABLE clips (name text); INSERT INTO clips VALUES ('intro')").returncode == 0
     backups = tmp_path / "backups"
     env = {**postgres.env, "PGDATABASE": "oma", "BACKUP_DIR": str(backups), "KEEP": "2", **clock(tmp_path)}
@@ -164,7 +65,7 @@ def test_postgres_dumps_restore_and_only_the_newest_are_kept(postgres: Postgres,
     assert postgres.psql("SELECT name FROM clips", database="restored").stdout.strip() == "intro"
 
 
-def test_a_failed_dump_leaves_no_file_that_looks_good(postgres: Postgres, tmp_path: Path) -> None:
+def test_a_failed_dump_leaves_no_file_that_looks_good(postgres: LocalPostgres, tmp_path: Path) -> None:
     backups = tmp_path / "backups"
     env = {**postgres.env, "PGDATABASE": "no_such_db", "BACKUP_DIR": str(backups), "KEEP": "2"}
     out = subprocess.run(["sh", "-c", script("backup-postgres")], env=env, capture_output=True, text=True)
@@ -172,12 +73,13 @@ def test_a_failed_dump_leaves_no_file_that_looks_good(postgres: Postgres, tmp_pa
     assert not list((backups / "postgres").glob("*.dump"))
 
 
-def test_redis_snapshots_load_back(redis: int, tmp_path: Path) -> None:
+def test_redis_snapshots_load_back(redis: LocalRedis, tmp_path: Path) -> None:
     assert (
-        subprocess.run(["redis-cli", "-p", str(redis), "SET", "queue:1", "clip"], capture_output=True).returncode == 0
+        subprocess.run(["redis-cli", "-p", str(redis.port), "SET", "queue:1", "clip"], capture_output=True).returncode
+        == 0
     )
     backups = tmp_path / "backups"
-    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis), "BACKUP_DIR": str(backups), "KEEP": "1"}
+    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "BACKUP_DIR": str(backups), "KEEP": "1"}
     env |= clock(tmp_path)
     for _ in range(2):
         run_backup("backup-redis", env)
@@ -198,7 +100,7 @@ def test_redis_snapshots_load_back(redis: int, tmp_path: Path) -> None:
         proc.wait(timeout=30)
 
 
-def test_postgres_adopts_a_rotated_password_on_start(postgres: Postgres) -> None:
+def test_postgres_adopts_a_rotated_password_on_start(postgres: LocalPostgres) -> None:
     stack = OmaStack.model_validate({"metadata": {"name": "s", "uid": "u"}})
     container = b.build_postgres_statefulset(stack)["spec"]["template"]["spec"]["containers"][0]
     hook = container["lifecycle"]["postStart"]["exec"]["command"]

@@ -1,4 +1,5 @@
-"""The alert rules and dashboards: every metric they use is one the operator exports; generated files match."""
+"""The alert rules and dashboards: every metric they use is one the operator or the dashboard exports; generated
+files match."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from oma.dashboard import metrics as dashboard_metrics
 from oma.models.omastack import OmaStack
-from oma.operator.monitoring import metrics, operator_rules
+from oma.operator.monitoring import metrics, operator_rules, stack_rules
 from oma.operator.omastack import builders as stack_builders
 
 REPO = Path(__file__).resolve().parents[4]
 
 
 def exported() -> set[str]:
-    """Every sample name the operator's metrics can have (counters end in _total, histograms in _bucket...)."""
+    """Every sample name the operator's and the dashboard's metrics can have (counters end in _total,
+    histograms in _bucket...)."""
     names = set()
-    for family in REGISTRY.collect():
+    for family in [*REGISTRY.collect(), *dashboard_metrics.REGISTRY.collect()]:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
         names |= {family.name + s for s in suffixes}
     return names
@@ -37,6 +40,8 @@ def test_every_oma_metric_the_alerts_and_dashboards_use_is_exported() -> None:
     grafana = stack_builders.build_grafana_dashboards(stack)
     assert grafana is not None
     used |= oma_metrics(json.dumps(grafana["data"]))
+    used |= oma_metrics(" ".join(r["expr"] for g in stack_rules.alert_groups("ns", "s") for r in g["rules"]))
+    assert {"oma_cost_usd_total", "oma_dashboard_rate_limited_total"} <= used
     assert used and used <= exported(), used - exported()
 
 

@@ -10,7 +10,14 @@ from oma.models.omastack import OmaStack
 
 from .backups import backups_claim_name, build_backup_cronjobs, build_backups_claim
 from .common import POSTGRES_PORT, REDIS_PORT, Manifest, Names
-from .dashboard import build_dashboard_deployment, build_dashboard_hpa, build_dashboard_pdb, build_dashboard_service
+from .dashboard import (
+    build_dashboard_deployment,
+    build_dashboard_hpa,
+    build_dashboard_ingress,
+    build_dashboard_pdb,
+    build_dashboard_rbac,
+    build_dashboard_service,
+)
 from .monitoring import build_grafana_dashboards, build_monitors
 from .network import build_network_policies
 from .postgres import build_credentials_secret, build_postgres_service, build_postgres_statefulset
@@ -26,10 +33,12 @@ def build_children(stack: OmaStack) -> list[Manifest]:
         build_redis_statefulset(stack),
         build_postgres_service(stack),
         build_postgres_statefulset(stack),
+        *build_dashboard_rbac(stack),
         build_dashboard_service(stack),
         build_dashboard_deployment(stack),
         build_dashboard_hpa(stack),
         build_dashboard_pdb(stack),
+        build_dashboard_ingress(stack),
         *build_network_policies(stack),
         build_backups_claim(stack),
         *build_backup_cronjobs(stack),

@@ -1,12 +1,16 @@
-"""The dashboard: Deployment, Service, HorizontalPodAutoscaler and PodDisruptionBudget."""
+"""The dashboard: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, its ServiceAccount with a
+Role that allows only what it does with VideoJobs, and an optional Ingress."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from oma.models.omastack import OmaStack
+from oma.models.videojob import GROUP, PLURAL
 
 from ...common.podsecurity import restricted_container
+from ...videojob.builders import WorkerDefaults
 from .common import (
     ANNOTATION_ROTATION,
     APP_UID,
@@ -22,10 +26,35 @@ from .common import (
     selector,
 )
 
+MEDIA_MOUNT = "/media"
+PRESETS_MOUNT = "/etc/oma-dashboard"
+# Exactly what the dashboard does with VideoJobs: submit (create), read and follow (get, list, watch), cancel
+# (patch). Nothing else: no Secrets, no other kinds, no other namespace.
+DASHBOARD_VERBS = ["create", "get", "list", "watch", "patch"]
+# What a worker without a CPU request of its own (or the stack's) gets: the basis of its cost.
+WORKER_CPU_REQUEST = WorkerDefaults().requests["cpu"]
+
 
 def dashboard_env(stack: OmaStack) -> list[dict[str, Any]]:
-    """Where the dashboard finds Redis, Postgres (credentials from the Secret) and its stack."""
-    n, ns = Names(stack.metadata.name), stack.metadata.namespace
+    """Where the dashboard finds Redis, Postgres (credentials from the Secret) and its stack, and the stack's
+    settings for it: media volume, presets, prices and limits."""
+    n, ns, spec = Names(stack.metadata.name), stack.metadata.namespace, stack.spec.dashboard
+    worker = stack.spec.worker_defaults.resources
+    worker_cpu = (worker.requests.cpu if worker and worker.requests else None) or WORKER_CPU_REQUEST
+    limits = spec.rate_limits
+    settings = {
+        "OMA_DESTINATION_CLAIM": spec.media_claim or "media",
+        "OMA_MEDIA_ROOT": MEDIA_MOUNT,
+        "OMA_SOURCE_CLAIMS": json.dumps(spec.source_claims),
+        "OMA_PRICE_PER_CPU_HOUR": str(spec.price_per_cpu_hour),
+        "OMA_WORKER_CPU_REQUEST": worker_cpu,
+        "OMA_RATE_SUBMIT_PER_MINUTE": str(limits.submit_per_token),
+        "OMA_RATE_READ_PER_MINUTE": str(limits.read_per_token),
+        "OMA_RATE_IP_SUBMIT_PER_MINUTE": str(limits.submit_per_ip),
+        "OMA_RATE_IP_READ_PER_MINUTE": str(limits.read_per_ip),
+    }
+    if spec.presets_config_map:
+        settings["OMA_PRESETS_FILE"] = f"{PRESETS_MOUNT}/presets.yaml"
     return [
         {"name": "OMA_REDIS_URL", "value": f"redis://{n.redis}.{ns}.svc:{REDIS_PORT}/0"},
         {"name": "OMA_POSTGRES_HOST", "value": f"{n.postgres}.{ns}.svc"},
@@ -35,21 +64,40 @@ def dashboard_env(stack: OmaStack) -> list[dict[str, Any]]:
         secret_env(stack, "OMA_POSTGRES_PASSWORD", "password"),
         {"name": "OMA_STACK", "value": stack.metadata.name},
         {"name": "OMA_NAMESPACE", "value": ns},
+        *({"name": k, "value": v} for k, v in settings.items()),
     ]
+
+
+def _volumes(stack: OmaStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, mounts): scratch space, the media PVC read-only (outputs are served, never written) when the
+    stack names one, presets."""
+    spec = stack.spec.dashboard
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if spec.media_claim:  # a claim that does not exist would keep every dashboard pod Pending
+        volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": spec.media_claim, "readOnly": True}})
+        mounts.append({"name": "media", "mountPath": MEDIA_MOUNT, "readOnly": True})
+    if spec.presets_config_map:
+        volumes.append({"name": "presets", "configMap": {"name": spec.presets_config_map}})
+        mounts.append({"name": "presets", "mountPath": PRESETS_MOUNT, "readOnly": True})
+    return volumes, mounts
 
 
 def build_dashboard_deployment(stack: OmaStack) -> Manifest:
     n, spec = Names(stack.metadata.name), stack.spec.dashboard
+    volumes, mounts = _volumes(stack)
     container = {
         "name": "dashboard",
         "image": spec.image,
         "env": dashboard_env(stack),
         "ports": [{"name": "http", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5},
+        # Ready only with Redis, Postgres and the apiserver reachable; alive whenever the process serves, so an
+        # outage of a dependency takes replicas out of the Service without restarting them.
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
         "resources": spec.resources.as_dict(),
         "securityContext": restricted_container(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
     }
     deploy_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(stack, "dashboard")},
@@ -62,10 +110,11 @@ def build_dashboard_deployment(stack: OmaStack) -> Manifest:
             },
             "spec": {
                 "enableServiceLinks": False,
-                "automountServiceAccountToken": False,
+                "serviceAccountName": n.dashboard,
+                "automountServiceAccountToken": True,  # it creates and watches VideoJobs
                 "securityContext": pod_security(APP_UID),
                 "containers": [container],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": volumes,
             },
         },
     }
@@ -129,3 +178,46 @@ def build_dashboard_pdb(stack: OmaStack) -> Manifest:
         "metadata": child_meta(stack, n.dashboard, "dashboard", "oma-dashboard"),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(stack, "dashboard")}},
     }
+
+
+def build_dashboard_rbac(stack: OmaStack) -> list[Manifest]:
+    """The dashboard's identity: a ServiceAccount, a Role on this namespace's VideoJobs only, and the binding."""
+    n = Names(stack.metadata.name)
+    meta = child_meta(stack, n.dashboard, "dashboard", "oma-dashboard")
+    rbac = "rbac.authorization.k8s.io/v1"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [{"apiGroups": [GROUP], "resources": [PLURAL], "verbs": DASHBOARD_VERBS}],
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": n.dashboard},
+            "subjects": [{"kind": "ServiceAccount", "name": n.dashboard, "namespace": stack.metadata.namespace}],
+        },
+    ]
+
+
+def build_dashboard_ingress(stack: OmaStack) -> Manifest | None:
+    n, spec = Names(stack.metadata.name), stack.spec.dashboard
+    ingress = spec.ingress
+    if not ingress.enabled:
+        return None
+    meta = child_meta(stack, n.dashboard, "dashboard", "oma-dashboard")
+    if ingress.annotations:
+        meta = {**meta, "annotations": dict(ingress.annotations)}
+    backend = {"service": {"name": n.dashboard, "port": {"name": "http"}}}
+    rule: dict[str, Any] = {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
+    if ingress.host:
+        rule["host"] = ingress.host
+    body: dict[str, Any] = {"rules": [rule]}
+    if ingress.class_name:
+        body["ingressClassName"] = ingress.class_name
+    if ingress.tls:
+        body["tls"] = [{"secretName": ingress.tls.secret_name, **({"hosts": [ingress.host]} if ingress.host else {})}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}

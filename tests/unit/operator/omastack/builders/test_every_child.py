@@ -32,6 +32,9 @@ def test_children_are_deterministic_owned_and_labelled() -> None:
         ("CronJob", "s-backup-postgres"),
         ("CronJob", "s-backup-redis"),
         ("ConfigMap", "s-grafana-dashboards"),
+        ("ServiceAccount", "s-dashboard"),
+        ("Role", "s-dashboard"),
+        ("RoleBinding", "s-dashboard"),
     }
 
 
@@ -44,7 +47,8 @@ def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
             continue
         pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
-        assert pod["automountServiceAccountToken"] is False
+        # Only the dashboard talks to the API (it creates and watches VideoJobs); no other pod gets a token.
+        assert pod["automountServiceAccountToken"] is (m["metadata"]["name"] == "s-dashboard")
         for c in pod["containers"]:
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}

@@ -1,0 +1,206 @@
+"""The recorder: a watch on the stack's VideoJobs that keeps one history row per job and feeds live events.
+
+A watch started without a resourceVersion begins with every existing object, so a restart (or a watch that
+expired, 410) re-lists by construction. States that cannot be written while Postgres is down wait in memory,
+newest per job, and are written when it is back: no job missing, none doubled (the row key is the uid)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from .. import metrics
+from ..models import JobRecord
+from ..stores.history import FINISHED, HistoryStore
+from ..stores.kube import ApiFailure, VideoJobStore
+from .cost import cpu_cores, job_cost
+
+log = logging.getLogger(__name__)
+
+LABEL_STACK = "video.oma.ai/stack"
+LABEL_TOKEN = "video.oma.ai/token"  # noqa: S105 (a label key; its value is a token id, never a secret)
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+ANNOTATION_SUBMITTED_BY = "video.oma.ai/submitted-by"
+ANNOTATION_TITLE = "video.oma.ai/title"
+ANNOTATION_PRESET = "video.oma.ai/preset"
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def source_summary(spec: dict[str, Any]) -> tuple[str, str]:
+    """(kind, one-line summary) of a VideoJob's first input."""
+    first = (spec.get("inputs") or [{}])[0]
+    if "titleCard" in first:
+        return "title", str(first["titleCard"].get("text", ""))[:500]
+    if "url" in first:
+        return "url", str(first["url"])[:500]
+    if "pvc" in first:
+        return "pvc", f"{first['pvc'].get('claimName')}:{first['pvc'].get('path')}"[:500]
+    return "unknown", ""
+
+
+def belongs_to(body: dict[str, Any], stack: str) -> bool:
+    labels = body.get("metadata", {}).get("labels") or {}
+    ref = (body.get("spec", {}).get("stackRef") or {}).get("name")
+    return labels.get(LABEL_STACK) == stack or ref == stack
+
+
+# long: one flat mapping from a VideoJob's fields to the history row, easier to read whole than split
+def record_of(body: dict[str, Any], default_cpu: str, price_per_cpu_hour: float, now: dt.datetime) -> JobRecord:
+    meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    phase = status.get("phase") or "Pending"
+    progress = status.get("progress") or {}
+    started, completed = _time(status.get("startTime")), _time(status.get("completionTime"))
+    finished = (completed or now) if phase in FINISHED else None
+    encode = progress.get("encodeSeconds")
+    if encode is None and finished is not None and started is not None:
+        encode = max(0.0, (finished - started).total_seconds())
+    cpu = ((spec.get("resources") or {}).get("requests") or {}).get("cpu") or default_cpu
+    cores = cpu_cores(str(cpu))
+    outputs = status.get("outputs") or []
+    durations = [o.get("durationSeconds") or 0 for o in outputs if o.get("kind") == "mp4"]
+    kind, summary = source_summary(spec)
+    failure = status.get("failure") or {}
+    return JobRecord(
+        uid=meta["uid"],
+        name=meta["name"],
+        namespace=meta.get("namespace", ""),
+        token_id=labels.get(LABEL_TOKEN),
+        submitted_by=annotations.get(ANNOTATION_SUBMITTED_BY),
+        title=annotations.get(ANNOTATION_TITLE) or (summary if kind == "title" else None),
+        source_kind=kind,
+        source_summary=summary,
+        preset=annotations.get(ANNOTATION_PRESET),
+        phase=phase,
+        percent=100.0 if phase == "Succeeded" else progress.get("percent"),
+        failure_reason=failure.get("reason"),
+        failure_message=failure.get("message"),
+        outputs=outputs,
+        spec=spec,
+        created_at=_time(meta.get("creationTimestamp")) or now,
+        started_at=started,
+        finished_at=finished,
+        encode_seconds=encode,
+        cpu_request=cores,
+        output_seconds=max(durations) if durations else None,
+        cost_usd=job_cost(encode, cores, price_per_cpu_hour) if finished and encode is not None else None,
+    )
+
+
+class Broadcaster:
+    """Latest VideoJob bodies, fanned out to the live streams that follow a job by name."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+
+    def publish(self, body: dict[str, Any]) -> None:
+        for queue in self._subscribers.get(body["metadata"]["name"], ()):
+            if queue.full():  # a slow client only needs the newest state
+                queue.get_nowait()
+            queue.put_nowait(body)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, name: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=16)
+        self._subscribers[name].add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers[name].discard(queue)
+            if not self._subscribers[name]:
+                del self._subscribers[name]
+
+
+class Recorder:
+    def __init__(
+        self,
+        videojobs: VideoJobStore,
+        history: HistoryStore,
+        broadcaster: Broadcaster,
+        stack: str,
+        default_cpu: str,
+        price_per_cpu_hour: float,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.videojobs, self.history, self.broadcaster = videojobs, history, broadcaster
+        self.on_change = on_change
+        self.stack, self.default_cpu, self.price = stack, default_cpu, price_per_cpu_hour
+        self.pending: dict[str, dict[str, Any]] = {}
+
+    async def run(self) -> None:
+        retry = asyncio.create_task(self._retry_pending())
+        try:
+            await self._watch_forever()
+        finally:
+            retry.cancel()
+
+    async def _watch_forever(self) -> None:
+        resource_version: str | None = None
+        while True:
+            try:
+                async for event_type, body in self.videojobs.watch({}, resource_version):
+                    if event_type == "BOOKMARK":
+                        continue
+                    resource_version = body["metadata"].get("resourceVersion")
+                    self.broadcaster.publish(body)
+                    if event_type != "DELETED" and belongs_to(body, self.stack):
+                        await self.offer(body)
+            except ApiFailure as e:
+                if e.code == 410:  # expired: start over, which lists everything again
+                    resource_version = None
+                else:
+                    log.warning("VideoJob watch failed (%s); retrying", e)
+                await asyncio.sleep(1)
+            except Exception:  # the recorder must outlive any one bad event
+                log.exception("recorder error; watching again from scratch")
+                resource_version = None
+                await asyncio.sleep(1)
+
+    async def offer(self, body: dict[str, Any]) -> None:
+        """Record now, or, while earlier states still wait for Postgres, queue behind them without blocking
+        the watch (live events must keep flowing during an outage)."""
+        if self.pending:
+            self.pending[body["metadata"]["uid"]] = body
+            metrics.RECORDER_PENDING.set(len(self.pending))
+        else:
+            await self.record(body)
+
+    async def record(self, body: dict[str, Any]) -> None:
+        rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
+        try:
+            newly_finished = await self.history.upsert(rec)
+        except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
+            log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
+            # setdefault: a newer state that arrived while this write was failing must not be replaced by it.
+            self.pending.setdefault(rec.uid, body)
+            metrics.RECORDER_PENDING.set(len(self.pending))
+            return
+        if self.pending.get(rec.uid) is body:  # only what was written; a newer waiting state stays queued
+            del self.pending[rec.uid]
+        metrics.RECORDER_PENDING.set(len(self.pending))
+        metrics.RECORDED.inc()
+        self.on_change()
+        if newly_finished and rec.cost_usd is not None:
+            metrics.COST.inc(float(rec.cost_usd))
+
+    async def _retry_pending(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            try:
+                for body in list(self.pending.values()):
+                    await self.record(body)
+                    if body["metadata"]["uid"] in self.pending:
+                        break  # still down: wait before trying the rest
+            except Exception:
+                log.exception("retrying deferred history writes failed")

@@ -1,0 +1,1 @@
+"""Stores: Postgres queries, Redis scripts and the Kubernetes adapter; nothing here knows HTTP."""
