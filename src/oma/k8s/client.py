@@ -2,8 +2,8 @@
 
 lightkube reads the kubeconfig or the pod's identity and builds the HTTP client (TLS, tokens that rotate, exec
 plugins); requests and answers here are plain JSON, so a manifest from a builder goes out as it is and a body
-comes back as a dict, with no model conversion either way (most of the client's cost per call before). The
-async client speaks HTTP/2: one connection carries every concurrent write and watch.
+comes back as a dict, with no model conversion either way (most of the client's cost per call before).
+HTTP/1.1, not HTTP/2: with HTTP/2 the integration tests showed writes and Events stalling now and then.
 Writes are server-side apply with one field manager per program, or create-if-absent for immutable children.
 Every failure surfaces as `ApiFailure` (`NotFound`, `Conflict`, `Gone`), never as a client-library type.
 """
@@ -112,7 +112,7 @@ class Kube:
     def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-operator") -> Kube:
         config = kube_config(kubeconfig).get()
         assert config is not None, "no current context in the kubeconfig"
-        return cls(http_client(config, ConnectionParams(timeout=TIMEOUT, http2=True)), field_manager)
+        return cls(http_client(config, ConnectionParams(timeout=TIMEOUT)), field_manager)
 
     async def close(self) -> None:
         await self._http.aclose()
