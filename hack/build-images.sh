@@ -97,6 +97,15 @@ binary_image() {  # name, uid to run as, then the binary's arguments
   echo "$name $ref $archive"
 }
 
+# RUN steps may fetch from PyPI: they trust what this machine trusts (its CA bundle, read-only, and a pip.conf
+# pointing at it; some networks intercept TLS). Nothing of it lands in an image: volumes are not committed.
+host_ca=/etc/ssl/certs/ca-certificates.crt
+trust=()
+if [ -s "$host_ca" ]; then
+  printf '[global]\ncert = /run/oma-host-ca.crt\n' >"$cache/pip.conf"
+  trust=(-v "$host_ca:/run/oma-host-ca.crt:ro" -v "$cache/pip.conf:/etc/pip.conf:ro")
+fi
+
 # --- our images -----------------------------------------------------------------------------------------------------
 want=("$@")
 wanted() { [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " == *" $1 "* ]]; }
@@ -116,7 +125,7 @@ for entry in "${images[@]}"; do
     case "$dockerfile" in hack/images/*) dir="$repo/$(dirname "$dockerfile")" ;; esac
     # --network host: apt-get in RUN reaches the mirror like the host does; buildah's default build network would
     # masquerade through a bridge of its own. --pull=never: every FROM is our base or a stage of the same file.
-    bah build --quiet --network host --pull=never --layers=false --build-arg "BASE=$base_ref" \
+    bah build --quiet --network host --pull=never --layers=false "${trust[@]}" --build-arg "BASE=$base_ref" \
       -f "$repo/$dockerfile" -t "$ref" "$dir" >/dev/null
     bah push --quiet "$ref" "oci-archive:$archive.tmp:$ref" >/dev/null
     mv "$archive.tmp" "$archive"
