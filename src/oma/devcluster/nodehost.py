@@ -125,9 +125,8 @@ def _cgroup_dirs(paths: NodePaths) -> list[Path]:
     found: list[Path] = []
     for hierarchy in CGROUP_V1.iterdir():
         root = hierarchy / paths.cgroup_root.lstrip("/")
-        if root.is_dir():
-            found.extend(d for d in root.rglob("*") if d.is_dir())
-            found.append(root)
+        # os.walk, not rglob: cgroups vanish while we walk (runc removes a container's as it exits).
+        found.extend(Path(d) for d, _, _ in os.walk(root))
     return sorted(found, key=lambda d: len(d.parts), reverse=True)
 
 
@@ -218,7 +217,7 @@ def restore_machine(paths: NodePaths) -> None:
             d.rmdir()
     for d in CGROUP_V1.glob("*/k8s.io"):
         if str(d) not in saved["cgroups"]:
-            for sub in sorted((s for s in d.rglob("*") if s.is_dir()), key=lambda s: len(s.parts), reverse=True):
+            for sub in sorted((Path(s) for s, _, _ in os.walk(d)), key=lambda s: len(s.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     sub.rmdir()
             with contextlib.suppress(OSError):
