@@ -54,7 +54,11 @@ sources=("deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $s
 # As debian:bookworm-slim: no docs, man pages or translations in any image built on it.
 excludes=('/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*')
 # The key is the recipe (suites, options), not this file: editing the image builds below keeps the base.
-recipe=(--variant=minbase --include=ca-certificates --aptopt='APT::Install-Recommends "false"')
+# apt keeps no .debs or package caches in a layer, as debian:bookworm-slim's docker-clean does.
+clean='"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true";'
+recipe=(--variant=minbase --include=ca-certificates
+  --aptopt='Dir::Cache::pkgcache ""' --aptopt='Dir::Cache::srcpkgcache ""'
+  --aptopt="DPkg::Post-Invoke { $clean }" --aptopt="APT::Update::Post-Invoke { $clean }")
 for e in "${excludes[@]}"; do recipe+=(--dpkgopt="path-exclude=$e"); done
 recipe+=(--dpkgopt='path-include=/usr/share/doc/*/copyright')
 base_key="$(printf '%s\n' "${sources[@]}" "${recipe[@]}" | sha256sum | cut -c1-16)"
