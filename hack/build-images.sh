@@ -64,19 +64,22 @@ recipe+=(--dpkgopt='path-include=/usr/share/doc/*/copyright')
 base_key="$(printf '%s\n' "${sources[@]}" "${recipe[@]}" | sha256sum | cut -c1-16)"
 base_ref="localhost/oma/debian:bookworm-$base_key"
 
-if ! bah inspect --type image "$base_ref" >/dev/null 2>&1; then
-  tar="$cache/debian-bookworm-$base_key.tar"
-  if [ ! -s "$tar" ]; then
-    log "base: mmdebstrap bookworm from $mirror"
-    mmdebstrap --quiet --format=tar "${recipe[@]}" bookworm "$tar.tmp" "${sources[@]}"
-    mv "$tar.tmp" "$tar"
+# Made only when a Dockerfile image is due: `up --node real` needs just pause and CoreDNS, which need no base.
+ensure_base() {
+  if ! bah inspect --type image "$base_ref" >/dev/null 2>&1; then
+    tar="$cache/debian-bookworm-$base_key.tar"
+    if [ ! -s "$tar" ]; then
+      log "base: mmdebstrap bookworm from $mirror"
+      mmdebstrap --quiet --format=tar "${recipe[@]}" bookworm "$tar.tmp" "${sources[@]}"
+      mv "$tar.tmp" "$tar"
+    fi
+    log "base: import as $base_ref"
+    c="$(bah from scratch)"
+    bah add "$c" "$tar" / >/dev/null
+    bah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
+    bah commit --quiet --rm "$c" "$base_ref" >/dev/null
   fi
-  log "base: import as $base_ref"
-  c="$(bah from scratch)"
-  bah add "$c" "$tar" / >/dev/null
-  bah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
-  bah commit --quiet --rm "$c" "$base_ref" >/dev/null
-fi
+}
 
 # --- images of one Go binary each: the pods' sandbox (registry.k8s.io/pause cannot be pulled here) and CoreDNS -----
 node_bin=""
@@ -123,6 +126,7 @@ for entry in "${images[@]}"; do
   ref="localhost/oma/$name:$key"
   archive="$cache/$name-$key.oci.tar"
   if [ ! -s "$archive" ]; then
+    ensure_base
     log "$name: buildah build ($dockerfile)"
     t0=$(date +%s)
     dir="$repo"
