@@ -56,7 +56,8 @@ excludes=('/usr/share/doc/*' '/usr/share/man/*' '/usr/share/locale/*')
 # The key is the recipe (suites, options), not this file: editing the image builds below keeps the base.
 # apt keeps no .debs or package caches in a layer, as debian:bookworm-slim's docker-clean does.
 clean='"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true";'
-recipe=(--variant=minbase --include=ca-certificates
+# merged-/usr by mmdebstrap's own hook, not the usrmerge package (which would pull perl into every image).
+recipe=(--variant=minbase --include=ca-certificates --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
   --aptopt='Dir::Cache::pkgcache ""' --aptopt='Dir::Cache::srcpkgcache ""'
   --aptopt="DPkg::Post-Invoke { $clean }" --aptopt="APT::Update::Post-Invoke { $clean }")
 for e in "${excludes[@]}"; do recipe+=(--dpkgopt="path-exclude=$e"); done
