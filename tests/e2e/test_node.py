@@ -5,9 +5,13 @@ exit code and logs reach the API as kubelet reports them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from oma.devcluster.layout import ClusterInfo
+from oma.devcluster.nodeconfig import NodePaths
 
 from .conftest import Images, Kubectl, wait_for
 
@@ -79,3 +83,15 @@ def test_restricted_namespaces_refuse_a_privileged_pod(
     pod["spec"]["containers"][0]["securityContext"] = {"privileged": True}
     with pytest.raises(AssertionError, match="violates PodSecurity"):
         kubectl.apply(pod, namespace=restricted_namespace)
+
+
+def test_the_kubelet_is_held_to_its_node_by_the_node_authorizer_and_node_restriction(
+    kubectl: Kubectl, real_cluster: ClusterInfo
+) -> None:
+    as_node = ("--kubeconfig", str(NodePaths(Path(real_cluster.state_dir)).root / "kubelet.kubeconfig"))
+    # The Node authorizer: a kubelet reads only the secrets of pods bound to it.
+    assert kubectl.run(*as_node, "auth", "can-i", "list", "secrets", "-A").stdout.strip() == "no"
+    assert kubectl.run(*as_node, "auth", "can-i", "get", "nodes/oma-node").stdout.strip() == "yes"
+    # NodeRestriction: not even its own Node may take labels of the node-restriction prefix.
+    denied = kubectl.run(*as_node, "label", "node", "oma-node", "node-restriction.kubernetes.io/e2e=x")
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied
