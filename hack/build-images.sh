@@ -32,7 +32,7 @@ images=(
   "postgres-exporter|hack/images/postgres-exporter/Dockerfile|hack/images/postgres-exporter"
 )
 if [ -f "$repo/dashboard-image/Dockerfile" ]; then
-  images+=("dashboard|dashboard-image/Dockerfile|pyproject.toml README.md LICENSE src dashboard")
+  images+=("dashboard|dashboard-image/Dockerfile|pyproject.toml README.md LICENSE src dashboard-image")
 fi
 
 # buildah's own storage, shared by every build of this cache (its layers are not the cache: the archives are).
@@ -40,7 +40,9 @@ store=(--root "$cache/storage" --runroot "$cache/runroot" --storage-driver overl
 bah() { buildah "${store[@]}" "$@"; }
 
 hash_files() {  # sha256 over the paths and contents of every file under the given repo-relative paths
-  (cd "$repo" && find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z |
+  local p existing=()
+  for p in "$@"; do [ -e "$repo/$p" ] && existing+=("$p"); done
+  (cd "$repo" && find "${existing[@]}" -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' -print0 | LC_ALL=C sort -z |
     xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
