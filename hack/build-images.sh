@@ -39,6 +39,10 @@ fi
 store=(--root "$cache/storage" --runroot "$cache/runroot" --storage-driver overlay)
 bah() { buildah "${store[@]}" "$@"; }
 
+prune() {  # keep one archive per image name: the one just built
+  find "$cache" -maxdepth 1 -name "$1-????????????????.oci.tar" ! -path "$2" -delete  # 16 hex: not redis-exporter
+}
+
 hash_files() {  # sha256 over the paths and contents of every file under the given repo-relative paths
   local p existing=()
   for p in "$@"; do [ -e "$repo/$p" ] && existing+=("$p"); done
@@ -81,6 +85,10 @@ ensure_base() {
     bah add "$c" "$tar" / >/dev/null
     bah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
     bah commit --quiet --rm "$c" "$base_ref" >/dev/null
+    # Earlier bases and their tarballs: the images built on them are pruned as they are rebuilt.
+    bah images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/oma/debian:' | grep -vx "$base_ref" |
+      xargs -r -n1 buildah "${store[@]}" rmi >/dev/null 2>&1 || true
+    find "$cache" -maxdepth 1 -name 'debian-bookworm-*.tar' ! -path "$tar" -delete
   fi
 }
 
@@ -103,6 +111,7 @@ binary_image() {  # name, uid to run as, then the binary's arguments
     bah push --quiet "$ref" "oci-archive:$archive.tmp:$ref" >/dev/null
     mv "$archive.tmp" "$archive"
     bah rmi "$ref" >/dev/null 2>&1 || true
+    prune "$name" "$archive"
   fi
   echo "$name $ref $archive"
 }
@@ -141,6 +150,7 @@ for entry in "${images[@]}"; do
     bah push --quiet "$ref" "oci-archive:$archive.tmp:$ref" >/dev/null
     mv "$archive.tmp" "$archive"
     bah rmi "$ref" >/dev/null 2>&1 || true
+    prune "$name" "$archive"
     log "$name: built in $(( $(date +%s) - t0 ))s, $(du -m "$archive" | cut -f1) MB archive"
   fi
   echo "$name $ref $archive"
