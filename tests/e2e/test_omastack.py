@@ -81,6 +81,16 @@ def test_redis_postgres_and_exporters_really_run(kubectl: Kubectl, stack_ns: str
         assert kubectl.condition(f"omastack/{STACK}", cond, stack_ns)
 
 
+def test_the_dashboard_runs_on_redis_and_postgres(kubectl: Kubectl, images: Images, stack_ns: str) -> None:
+    if "dashboard" not in images.refs:
+        pytest.fail("no dashboard image: dashboard-image/Dockerfile is missing")
+    assert kubectl.condition(f"omastack/{STACK}", "DashboardReady", stack_ns)
+    pods = kubectl.json("-n", stack_ns, "get", "pods", "-l", "app.kubernetes.io/component=dashboard")["items"]
+    assert pods and all(c["ready"] for p in pods for c in p["status"]["containerStatuses"])
+    # /readyz answers 200 only when the dashboard reaches Redis, Postgres and the apiserver.
+    assert http_get(f"http://{pods[0]['status']['podIP']}:8000/readyz")
+
+
 def test_the_exporters_report_real_values(kubectl: Kubectl, stack_ns: str) -> None:
     redis_ip = pod(kubectl, stack_ns, f"{STACK}-redis-0")["status"]["podIP"]
     pg_ip = pod(kubectl, stack_ns, f"{STACK}-postgres-0")["status"]["podIP"]
