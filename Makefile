@@ -7,7 +7,7 @@ DEVCLUSTER := $(BIN)/python -m oma.devcluster
 PY_DIRS := src tests hack $(wildcard bench)
 
 .PHONY: help deps venv tools generate crds cluster-up cluster-down cluster-status lint typecheck test test-unit \
-        test-integration chaos demo dashboard clean kind-e2e lock audit
+        test-integration chaos demo dashboard clean kind-e2e lock audit node-tools images e2e
 
 help:
 	@echo "make demo          bring the local cluster up and run the demo job end to end"
@@ -16,6 +16,9 @@ help:
 	@echo "make cluster-up    start (or reuse) the local control plane; prints export KUBECONFIG=..."
 	@echo "make cluster-down  stop every process of the local control plane"
 	@echo "make chaos         the long chaos tests (operator kills, apiserver and etcd outages)"
+	@echo "make e2e           the real node (kubelet + containerd, as root): our images, the chart, the examples"
+	@echo "make images        build our images with buildah on a local Debian base (cached by content)"
+	@echo "make cluster-up NODE=real   the local cluster with a real node instead of KWOK + process-backed pods"
 	@echo "make kind-e2e      with Docker: kind cluster, images, Helm chart, the title-card example end to end"
 
 deps:
@@ -41,8 +44,18 @@ generate: venv
 
 crds: generate
 
-cluster-up: deps venv tools
-	@$(DEVCLUSTER) up
+# NODE=process (default): KWOK's simulated node and the process-backed one. NODE=real: kubelet + containerd.
+NODE ?= process
+cluster-up: deps venv tools $(if $(filter real,$(NODE)),node-tools)
+	@$(DEVCLUSTER) up --node $(NODE)
+
+# The real node's Go components (kubelet, kube-proxy, containerd, CoreDNS, pause), cached like the control plane.
+node-tools:
+	@bash hack/build-node.sh >/dev/null
+
+# Our images (operator, worker, Redis, Postgres, exporters, pause, CoreDNS) as OCI archives in ~/.cache/oma/images.
+images: deps node-tools
+	@bash hack/build-images.sh
 
 cluster-down: venv
 	@$(DEVCLUSTER) down
@@ -73,11 +86,16 @@ test-unit: venv
 test-integration: deps venv tools
 	$(BIN)/pytest -m integration tests
 
+# End to end on the real node, in its own state dir ($$OMA_CLUSTER_DIR-real); root only.
+e2e: deps venv tools node-tools images
+	$(BIN)/pytest -m e2e tests
+
 # The long version of the chaos tests: 200 VideoJobs and 20 kills of the leader, apiserver and etcd outages.
 chaos: deps venv tools
 	OMA_CHAOS=full $(BIN)/pytest -m chaos -s tests
 
-test: deps venv tools lint typecheck audit
+# As root (CI) the e2e on the real node runs too; otherwise its tests fail with what they need.
+test: deps venv tools node-tools $(if $(filter 0,$(shell id -u)),images) lint typecheck audit
 	$(BIN)/pytest tests
 
 demo: deps venv tools

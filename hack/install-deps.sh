@@ -13,6 +13,14 @@ packages=(
   redis-server    # and the Redis snapshot script
   redis-tools
   chromium        # the dashboard's browser test (Playwright drives /usr/bin/chromium; never `playwright install`)
+  # The real node (make cluster-up NODE=real, make images, make e2e); containerd, kubelet and CoreDNS are Go-built.
+  runc            # containerd's OCI runtime (its shim is built from containerd's module: Debian has none)
+  containernetworking-plugins  # bridge, host-local, loopback, portmap in /usr/lib/cni
+  iptables        # kube-proxy's Service rules and our FORWARD guard (nf_tables backend)
+  conntrack       # kube-proxy clears stale UDP flows with it
+  nftables        # nft: teardown deletes the nf_tables tables iptables-nft made for the node
+  buildah         # builds our Dockerfiles without a Docker engine
+  mmdebstrap      # the Debian base image, made locally from the mirror apt uses
 )
 
 missing=()

@@ -4,6 +4,7 @@ so a green run never hides a skipped component."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ NEEDS = {
     "services": "Debian's PostgreSQL and Redis servers (make deps)",
     "tools": "the Go-built tools in ~/.cache/oma (make tools)",
     "browser": "Debian's Chromium at /usr/bin/chromium, driven by Playwright (make deps)",
+    "node": "the real node: root, kubelet + containerd from hack/build-node.sh, images from hack/build-images.sh",
 }
 
 
@@ -24,6 +26,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         top = item.path.relative_to(TESTS).parts[0]
         if top == "unit":
             item.add_marker(pytest.mark.unit)
+            continue
+        if top == "e2e":
+            item.add_marker(pytest.mark.e2e)
+            if not item.get_closest_marker("node"):
+                raise pytest.UsageError(f"{item.nodeid}: an e2e test must be marked `node` (it runs on the real node)")
             continue
         item.add_marker(pytest.mark.integration)
         if not any(item.get_closest_marker(n) for n in NEEDS):
@@ -38,6 +45,8 @@ def _missing(marker: str) -> str | None:
         return None if pg and shutil.which("redis-server") else "postgres or redis-server not installed"
     if marker == "browser":
         return None if Path("/usr/bin/chromium").exists() else "/usr/bin/chromium not installed"
+    if marker == "node":
+        return None if os.geteuid() == 0 else "not root (containerd, the kubelet and iptables need it)"
     if marker == "tools":
         from oma.devcluster.cluster import ClusterError, find_bin_dir
 
@@ -49,6 +58,6 @@ def _missing(marker: str) -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("ffmpeg", "services", "tools", "browser"):
+    for marker in ("ffmpeg", "services", "tools", "browser", "node"):
         if item.get_closest_marker(marker) and (why := _missing(marker)):
             pytest.fail(f"needs {NEEDS[marker]}: {why}", pytrace=False)

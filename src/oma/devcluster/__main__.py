@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, default=None, help="default: $OMA_CLUSTER_DIR or ~/.local/state/oma/cluster"
     )
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("up", help="start (or reuse) the cluster; the last line is `export KUBECONFIG=...`")
+    u = sub.add_parser("up", help="start (or reuse) the cluster; the last line is `export KUBECONFIG=...`")
+    u.add_argument(
+        "--node",
+        choices=("process", "real"),
+        default=os.environ.get("OMA_NODE") or "process",
+        help="process: KWOK + process-backed pods (default); real: kubelet + containerd (root). Env: OMA_NODE",
+    )
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="exit 0 when the cluster is up and healthy")
     sub.add_parser("node", help="(internal) run the process-backed node")
@@ -54,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _up(state: Path) -> int:
+def _up(state: Path, node: str) -> int:
     t0 = time.monotonic()
-    info = up(state)
+    info = up(state, node=node)
     print(f"cluster up in {time.monotonic() - t0:.1f}s: {info.server} (state {info.state_dir})", file=sys.stderr)
     print(f"export KUBECONFIG={info.kubeconfig}")
     return 0
@@ -105,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             return _component(args.cmd, args.component, state)
         if args.cmd == "logs":
             return _logs(state, args.pod)
-        commands = {"up": _up, "down": _down, "status": _status, "node": _node}
+        if args.cmd == "up":
+            return _up(state, args.node)
+        commands = {"down": _down, "status": _status, "node": _node}
         return commands[args.cmd](state)
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -58,10 +58,11 @@ def storage_class() -> dict[str, Any]:
     }
 
 
-def create_bootstrap_objects(info: ClusterInfo) -> None:
-    """Nodes and the default StorageClass, created with the sync client (this is not async code)."""
+def create_bootstrap_objects(info: ClusterInfo, fake_nodes: bool = True) -> None:
+    """Nodes (unless the real node registers itself) and the default StorageClass, with the sync client."""
     client = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-devcluster")
-    for obj in (node_manifest(FAKE_NODE, False), node_manifest(PROCESS_NODE, True), storage_class()):
+    nodes = [node_manifest(FAKE_NODE, False), node_manifest(PROCESS_NODE, True)] if fake_nodes else []
+    for obj in (*nodes, storage_class()):
         try:
             client.create(from_dict(obj))
         except ApiError as e:
@@ -69,7 +70,7 @@ def create_bootstrap_objects(info: ClusterInfo) -> None:
                 raise
 
 
-def wait_bootstrap_ready(info: ClusterInfo, layout: Layout, timeout: float) -> None:
+def wait_bootstrap_ready(info: ClusterInfo, layout: Layout, timeout: float, fake_nodes: bool = True) -> None:
     """Both nodes Ready (kwok heartbeats them) and the default ServiceAccount made (the controller-manager runs)."""
     client = Client(KubeConfig.from_file(info.kubeconfig))
 
@@ -88,7 +89,8 @@ def wait_bootstrap_ready(info: ClusterInfo, layout: Layout, timeout: float) -> N
             return False
         return True
 
-    wait_until("the kwok nodes to become Ready", nodes_ready, layout, "kwok", timeout)
+    if fake_nodes:
+        wait_until("the kwok nodes to become Ready", nodes_ready, layout, "kwok", timeout)
     wait_until(
         "the default ServiceAccount (controller-manager)", default_sa, layout, "kube-controller-manager", timeout
     )

@@ -13,6 +13,7 @@ import functools
 import shutil
 from pathlib import Path
 
+from . import realnode
 from .bootstrap import create_bootstrap_objects, wait_bootstrap_ready
 from .components import (
     COMPONENTS,
@@ -66,9 +67,16 @@ __all__ = [
 ]
 
 
+def components_of(layout: Layout) -> tuple[str, ...]:
+    """The control plane's components, plus the real node's when the cluster in `layout` has one."""
+    if layout.info.exists() and ClusterInfo.load(layout.info).node == "real":
+        return (*COMPONENTS, *realnode.NODE_COMPONENTS)
+    return COMPONENTS
+
+
 def running_components(layout: Layout) -> dict[str, int]:
     found = {}
-    for c in COMPONENTS:
+    for c in components_of(layout):
         pid = running_pid(layout, c)
         if pid:
             found[c] = pid
@@ -80,7 +88,7 @@ def status(state_dir: Path | None = None) -> ClusterInfo | None:
     layout = Layout(state_dir or default_state_dir())
     if not layout.info.exists():
         return None
-    if set(running_components(layout)) != set(COMPONENTS):
+    if set(running_components(layout)) != set(components_of(layout)):
         return None
     info = ClusterInfo.load(layout.info)
     if not healthy("kube-apiserver", info, Pki(layout.pki)):
@@ -91,8 +99,9 @@ def status(state_dir: Path | None = None) -> ClusterInfo | None:
 def down(state_dir: Path | None = None) -> list[str]:
     """Stop every component of the cluster in `state_dir`; returns the names of those that were running."""
     layout = Layout(state_dir or default_state_dir())
-    stopped = []
-    # The node runner first, so its pods' processes end with it; etcd last.
+    # The real node first (its pods, kubelet, kube-proxy, containerd), while the apiserver still answers.
+    stopped = realnode.stop_node(layout)
+    # The node runner next, so its pods' processes end with it; etcd last.
     for c in reversed(COMPONENTS):
         pid = running_pid(layout, c)
         if pid:
@@ -100,14 +109,22 @@ def down(state_dir: Path | None = None) -> list[str]:
             stopped.append(c)
         layout.pidfile(c).unlink(missing_ok=True)
     kill_strays(layout)
+    realnode.finish_teardown(layout)
     return stopped
 
 
-def up(state_dir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120) -> ClusterInfo:
-    """Start the cluster, or return the one already running in `state_dir` (idempotent)."""
+def up(
+    state_dir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120, node: str = "process"
+) -> ClusterInfo:
+    """Start the cluster, or return the one already running in `state_dir` (idempotent).
+
+    `node`: "process" (KWOK's simulated node and the process-backed `oma-local`) or "real" (kubelet +
+    containerd as `oma-node`, root only). A running cluster of the other kind is stopped and started afresh."""
+    if node not in ("process", "real"):
+        raise ClusterError(f"unknown node mode {node!r}: choose process or real")
     layout = Layout(state_dir or default_state_dir())
     running = status(layout.state)
-    if running:
+    if running and running.node == node:
         return running
     _start_afresh(layout)
     b = bin_dir or find_bin_dir()
@@ -115,12 +132,15 @@ def up(state_dir: Path | None = None, bin_dir: Path | None = None, timeout: floa
 
     pki = ensure_pki(layout.pki)
     ports = choose_ports()
-    info = ClusterInfo(str(layout.state), str(b), str(layout.kubeconfig), ports["apiserver"], ports)
+    info = ClusterInfo(str(layout.state), str(b), str(layout.kubeconfig), ports["apiserver"], ports, node)
     write_kubeconfig(layout.kubeconfig, info.server, pki)
     info.save(layout.info)  # the node runner reads it; status() still needs every component healthy
     layout.node_ready.unlink(missing_ok=True)
     try:
-        _start_components(layout, info, pki, timeout)
+        net = realnode.prepare(layout) if node == "real" else None
+        _start_components(layout, info, pki, timeout, net.gateway if net else None)
+        if net:
+            realnode.start_node(layout, info, pki, net, timeout)
     except BaseException:
         down(layout.state)
         raise
@@ -144,11 +164,15 @@ def _component_argv(component: str, layout: Layout, info: ClusterInfo, pki: Pki)
     b, ports = Path(info.bin_dir), info.ports
     return {
         "etcd": lambda: etcd_argv(b, layout, ports),
-        "kube-apiserver": lambda: apiserver_argv(b, layout, pki, ports),
+        "kube-apiserver": lambda: apiserver_argv(b, layout, pki, ports, _advertised(layout, info)),
         "kube-controller-manager": lambda: kcm_argv(b, layout, pki, ports),
         "kube-scheduler": lambda: scheduler_argv(b, layout, ports),
         "kwok": lambda: kwok_argv(b, layout, ports),
     }[component]()
+
+
+def _advertised(layout: Layout, info: ClusterInfo) -> str | None:
+    return realnode.prepare(layout).gateway if info.node == "real" else None
 
 
 def stop_component(component: str, state_dir: Path | None = None) -> bool:
@@ -177,7 +201,7 @@ def start_component(component: str, state_dir: Path | None = None, timeout: floa
     wait_until(health_description(component, info), check, layout, component, timeout)
 
 
-def _start_components(layout: Layout, info: ClusterInfo, pki: Pki, timeout: float) -> None:
+def _start_components(layout: Layout, info: ClusterInfo, pki: Pki, timeout: float, advertise: str | None) -> None:
     b, ports = Path(info.bin_dir), info.ports
 
     def wait_healthy(component: str) -> None:
@@ -186,14 +210,14 @@ def _start_components(layout: Layout, info: ClusterInfo, pki: Pki, timeout: floa
 
     start(layout, "etcd", etcd_argv(b, layout, ports))
     wait_healthy("etcd")
-    start(layout, "kube-apiserver", apiserver_argv(b, layout, pki, ports))
+    start(layout, "kube-apiserver", apiserver_argv(b, layout, pki, ports, advertise))
     wait_healthy("kube-apiserver")
     start(layout, "kube-controller-manager", kcm_argv(b, layout, pki, ports))
     start(layout, "kube-scheduler", scheduler_argv(b, layout, ports))
-    create_bootstrap_objects(info)
+    create_bootstrap_objects(info, fake_nodes=advertise is None)
     start(layout, "kwok", kwok_argv(b, layout, ports))
     start(layout, "oma-node", node_argv(layout), env=node_env())
     for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
         wait_healthy(component)
-    wait_bootstrap_ready(info, layout, timeout)
+    wait_bootstrap_ready(info, layout, timeout, fake_nodes=advertise is None)
     wait_until("the process-backed pod runner", layout.node_ready.exists, layout, "oma-node", timeout)

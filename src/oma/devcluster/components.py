@@ -87,12 +87,12 @@ def etcd_argv(b: Path, layout: Layout, p: dict[str, int]) -> list[str]:
     ]
 
 
-def apiserver_argv(b: Path, layout: Layout, pki: Pki, p: dict[str, int]) -> list[str]:
+def apiserver_argv(b: Path, layout: Layout, pki: Pki, p: dict[str, int], advertise: str | None = None) -> list[str]:
+    """`advertise`: the real node's bridge gateway; only that mode changes the control plane's flags."""
     return [
         str(b / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        *(_real_node_apiserver_flags(pki, advertise) if advertise else _LOOPBACK_ONLY),
         f"--secure-port={p['apiserver']}",
         f"--tls-cert-file={pki.serving_crt}",
         f"--tls-private-key-file={pki.serving_key}",
@@ -108,6 +108,23 @@ def apiserver_argv(b: Path, layout: Layout, pki: Pki, p: dict[str, int]) -> list
         "--max-mutating-requests-inflight=400",
         f"--cert-dir={layout.state / 'apiserver-certs'}",
         "--v=1",
+    ]
+
+
+_LOOPBACK_ONLY = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]
+
+
+def _real_node_apiserver_flags(pki: Pki, advertise: str) -> list[str]:
+    # The `kubernetes` Service cannot have a loopback endpoint, so pods would never reach the API: advertise
+    # the bridge gateway (and listen there too). logs/exec/port-forward reach the kubelet as the admin.
+    return [
+        "--bind-address=0.0.0.0",
+        f"--advertise-address={advertise}",
+        f"--kubelet-client-certificate={pki.admin_crt}",
+        f"--kubelet-client-key={pki.admin_key}",
+        f"--kubelet-certificate-authority={pki.ca_crt}",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--enable-admission-plugins=NodeRestriction",
     ]
 
 

@@ -84,6 +84,8 @@ class ClusterInfo:
     kubeconfig: str
     apiserver_port: int
     ports: dict[str, int] = field(default_factory=dict)
+    # "process": KWOK's simulated node and the process-backed one; "real": kubelet + containerd (`oma-node`).
+    node: str = "process"
 
     @property
     def server(self) -> str:

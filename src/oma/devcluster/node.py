@@ -397,7 +397,7 @@ async def serve(state_dir: Path) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async def run_node_and_provisioner() -> None:
-        await asyncio.gather(node.run(), Provisioner(client, layout).run())
+        await asyncio.gather(node.run(), Provisioner(client, layout, shared=info.node == "real").run())
 
     runner = asyncio.create_task(run_node_and_provisioner())
     stopper = asyncio.create_task(stop.wait())

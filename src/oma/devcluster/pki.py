@@ -179,3 +179,19 @@ def ensure_pki(directory: Path) -> Pki:
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pki
+
+
+def issue_from_ca(
+    pki: Pki, crt: Path, key: Path, cn: str, org: str | None = None, server_names: list[str] | None = None
+) -> None:
+    """A client certificate (or, with `server_names`, a serving one) signed by the cluster's CA, written once."""
+    if crt.exists() and key.exists():
+        return
+    crt.parent.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(pki.ca_crt.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    new_key = _key()
+    _write_key(key, new_key)
+    cert = _issue(_name(cn, org), new_key, ca, ca_key, server_names=server_names, client=server_names is None)
+    _write_cert(crt, cert)

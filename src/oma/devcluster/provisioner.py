@@ -52,9 +52,12 @@ def volume_for_claim(pvc: PersistentVolumeClaim, path: Path) -> PersistentVolume
 
 
 class Provisioner:
-    def __init__(self, client: AsyncClient, layout: Layout) -> None:
+    def __init__(self, client: AsyncClient, layout: Layout, shared: bool = False) -> None:
         self.client = client
         self.layout = layout
+        # On the real node, pods run as their own uids (999, 65532) and the kubelet does not apply fsGroup to
+        # hostPath volumes: the directory must be writable by whichever uid the pod runs as.
+        self.shared = shared
 
     async def run(self) -> None:
         await asyncio.gather(
@@ -71,6 +74,8 @@ class Provisioner:
         assert meta.uid and meta.name and meta.namespace
         path = self.layout.volumes / f"{meta.namespace}_{meta.name}_{meta.uid[:8]}"
         path.mkdir(parents=True, exist_ok=True)
+        if self.shared:
+            path.chmod(0o777)
         pv = volume_for_claim(pvc, path)
         try:
             await self.client.create(pv)
