@@ -248,7 +248,8 @@ def test_metrics_and_liveness_report_what_happened(kube: Client, namespace: str,
         # Phase gauges are recounted every few seconds.
         return samples if samples.get('oma_videojobs{phase="Succeeded"}', 0) >= 1 else None
 
-    samples = wait_for("the Succeeded gauge to count the job", scrape, timeout=30)
+    # Generous: a session operator just restarted by another test may first wait out a lease (15 s).
+    samples = wait_for("the Succeeded gauge to count the job", scrape, timeout=90)
     assert samples["oma_videojob_to_job_latency_seconds_count"] >= 1
     assert samples["oma_reconcile_duration_seconds_count"] >= 1
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz", timeout=5) as r:
