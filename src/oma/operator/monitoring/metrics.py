@@ -22,9 +22,16 @@ RETRIES = Counter("oma_videojob_retries_total", "Failed worker attempts, by fail
 _PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")
 
 
-def set_phases(counts: dict[str, int]) -> None:
-    for phase in _PHASES:
-        VIDEOJOBS.labels(phase=phase).set(counts.get(phase, 0))
+for _phase in _PHASES:
+    VIDEOJOBS.labels(phase=_phase)  # every phase reads 0 from the start, so alerts and rate() see the series
+
+
+def phase_moved(old: str | None, new: str | None) -> None:
+    """One VideoJob left phase `old` (None: it is new) for `new` (None: it was deleted)."""
+    if old is not None:
+        VIDEOJOBS.labels(phase=old).dec()
+    if new is not None:
+        VIDEOJOBS.labels(phase=new).inc()
 
 
 _queue_scopes: set[str] = set()

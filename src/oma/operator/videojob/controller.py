@@ -56,7 +56,7 @@ class VideoJobController:
         self.stacks: dict[Key, WorkerDefaultsSpec] = {}  # fed by the OmaStack controller
         self.loop: ReconcileLoop[Key] = ReconcileLoop("videojob", settings.debounce_seconds)
         self.last_event = time.monotonic()
-        self._phases_counted = 0.0
+        self._phase: dict[Key, str] = {}  # what the phase gauge counts each VideoJob as
         self._rbac_done: set[str] = set()
         self._egress: dict[str, tuple[float, tuple[str, ...]]] = {}  # namespace -> (when read, allowed CIDRs)
         self._apiserver: tuple[list[str], list[int]] | None = None
@@ -76,13 +76,12 @@ class VideoJobController:
             self.videojobs.pop(key, None)
             self._counted_failures.pop(key, None)
             self.loop.backoff.forget(key)
-            self.active.discard(key)
+            self._untrack(key)
         elif old is not None and old.written is not None and old.written == meta.get("resourceVersion"):
             return  # the echo of our own status write, already applied to what we keep
         elif (phase := (body.get("status") or {}).get("phase")) in TERMINAL:
             # Finished for good: nothing will ever be decided for it again, so it is neither parsed nor woken.
-            self.videojobs[key] = Entry.done(body, phase)
-            self.active.discard(key)
+            self._track(key, Entry.done(body, phase))
             return
         else:
             raw = slim(body)
@@ -90,15 +89,27 @@ class VideoJobController:
                 summary, error = summarize(VideoJob.model_validate(raw), self.stacks), None
             except ValidationError as e:
                 summary, error = None, str(e)
-            entry = self.videojobs[key] = Entry(raw, error, summary, old.first_seen if old else time.monotonic())
-            self._track(key, entry)
+            self._track(key, Entry(raw, error, summary, old.first_seen if old else time.monotonic()))
         self.loop.poke(key)
 
     def _track(self, key: Key, entry: Entry) -> None:
+        """Store `entry` and keep the active set and the phase gauge in step with it. The gauge is counted here,
+        not by a periodic scan: a scan costs O(history), and a job's last change (its terminal write, whose echo
+        is skipped) may be followed by no pass at all."""
+        self.videojobs[key] = entry
         if entry.summary is not None and entry.summary.phase not in TERMINAL:
             self.active.add(key)
         else:
             self.active.discard(key)
+        phase = (entry.summary.phase if entry.summary else None) or "Pending"
+        old = self._phase.get(key)
+        if old != phase:
+            self._phase[key] = phase
+            metrics.phase_moved(old, phase)
+
+    def _untrack(self, key: Key) -> None:
+        self.active.discard(key)
+        metrics.phase_moved(self._phase.pop(key, None), None)
 
     def observe_job(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
@@ -155,9 +166,6 @@ class VideoJobController:
         started = time.monotonic()
         waiting_retry = self.loop.backoff.waiting(started)
         scopes, running = self._scopes(dirty)
-        if time.monotonic() - self._phases_counted > 5:
-            self._phases_counted = time.monotonic()
-            metrics.set_phases(self._phase_counts())
         slots: dict[Key, QueueSlot] = {}
         depths: dict[str, int] = {}
         # A change anywhere in a namespace (a Job finishing, a VideoJob deleted or cancelled) can free a slot.
@@ -197,13 +205,6 @@ class VideoJobController:
             if sm.queued_seconds and job is None:
                 dirty.add(key)  # queued deadlines are checked on every pass
         return scopes, running
-
-    def _phase_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entry in self.videojobs.values():
-            phase = (entry.summary.phase if entry.summary else None) or "Pending"
-            counts[phase] = counts.get(phase, 0) + 1
-        return counts
 
     async def _limit(self, scope: str) -> int:
         stack = stack_of(scope)
@@ -289,7 +290,7 @@ class VideoJobController:
             return
         body = with_status(entry.body, patch)
         if body["status"].get("phase") in TERMINAL:
-            entry = self.videojobs[key] = Entry.done(body, body["status"]["phase"])
+            entry = Entry.done(body, body["status"]["phase"])
         else:
             try:
                 entry.summary = summarize(VideoJob.model_validate(body), self.stacks)
