@@ -2,12 +2,19 @@
 
     .venv/bin/python bench/operator_throughput.py [--burst 500] [--steady-rate 5 --steady-seconds 60]
                                                    [--memory-count 5000]
+    .venv/bin/python bench/operator_throughput.py --history 50000 [--steady-seconds 60]
 
 Worker pods go to the KWOK node and "succeed" after ~1 s, so the operator, not ffmpeg, is measured.
 Run it with no other oma operator on the cluster (two operators would share the VideoJobs).
 Counting is done with watches (polling lists would load the apiserver and this process alike).
 The last line is ours/bare by rate: the operator writes a Job and a status per VideoJob, the bare script
 only the Job, so 0.5 is the line to reach.
+
+--history N: a year of work. N VideoJobs exist before the operator starts, 98 % of them finished (status
+written as the operator writes it), the rest suspended. Reported: start-up until every unfinished one is
+reported, memory, a restart's time to the first Job of a VideoJob created while it was down, writes to
+finished VideoJobs (their resourceVersions before the first start and after the restart, from the apiserver),
+then the steady rate's latency with that history present.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Namespace
+from lightkube.types import PatchType
 
 from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
@@ -185,12 +193,117 @@ async def memory(kube: Client, client: AsyncClient, count: int, op: OperatorProc
     kube.delete(Namespace, ns)
 
 
+FINISHED_STATUS: dict[str, Any] = {
+    "phase": "Succeeded",
+    "attempts": 1,
+    "observedGeneration": 1,
+    "startTime": "2026-01-01T00:00:00Z",
+    "completionTime": "2026-01-01T00:00:09Z",
+    "progress": {"phase": "Done", "percent": 100, "encodeSeconds": 1.2, "secondsPerOutputMinute": 72.0},
+    "conditions": [
+        {
+            "type": t,
+            "status": "True" if t == "Succeeded" else "False",
+            "reason": "Completed" if t == "Succeeded" else "Finished",
+            "message": "every output was verified and published",
+            "lastTransitionTime": "2026-01-01T00:00:09Z",
+        }
+        for t in ("Ready", "Running", "Succeeded", "Failed")
+    ],
+    "outputs": [
+        {
+            "uri": "out.mp4",
+            "kind": "mp4",
+            "codec": "h264",
+            "width": 320,
+            "height": 240,
+            "durationSeconds": 1.0,
+            "sizeBytes": 24109,
+            "sha256": "9f2c" * 16,
+        }
+    ],
+}
+
+
+async def write_history(client: AsyncClient, ns: str, count: int) -> dict[str, str]:
+    """`count` VideoJobs, 98 % finished; returns the finished ones' resourceVersions."""
+    finished = [f"h-{i:05d}" for i in range(count * 98 // 100)]
+    waiting = [f"w-{i:05d}" for i in range(count - len(finished))]
+    t0 = time.monotonic()
+    await create_all(client, [videojob(x) for x in finished] + [videojob(x, suspend=True) for x in waiting], ns)
+    sem = asyncio.Semaphore(50)
+    versions: dict[str, str] = {}
+
+    async def finish(name: str) -> None:
+        async with sem:
+            obj = await client.patch(
+                VideoJobResource.Status, name, {"status": FINISHED_STATUS}, namespace=ns, patch_type=PatchType.MERGE
+            )
+            versions[name] = obj.metadata.resourceVersion
+
+    await asyncio.gather(*(finish(n) for n in finished))
+    print(
+        f"history: {count} VideoJobs written ({len(finished)} Succeeded, {len(waiting)} suspended) in "
+        f"{time.monotonic() - t0:.0f}s",
+        flush=True,
+    )
+    return versions
+
+
+async def finished_versions(client: AsyncClient, ns: str) -> dict[str, str]:
+    return {
+        o.metadata.name: o.metadata.resourceVersion
+        async for o in client.list(VideoJobResource, namespace=ns, chunk_size=500)
+        if o.metadata.name.startswith("h-")
+    }
+
+
+async def history(kube: Client, client: AsyncClient, count: int, op: OperatorProcess, steady_seconds: float) -> None:
+    ns = make_namespace(kube, "bench-history", 10)
+    before = await write_history(client, ns, count)
+    waiting = count - len(before)
+    reported = Watcher(client, VideoJobResource, ns, lambda b: phase(b) == "Suspended")
+    await asyncio.sleep(1)
+    t0 = time.monotonic()
+    op.start(timeout=300)
+    await reported.wait("every unfinished VideoJob reported Suspended", waiting, 600)
+    assert op.proc is not None
+    rss, peak = rss_mib(op.proc.pid)
+    print(
+        f"history start: every unfinished VideoJob reported {time.monotonic() - t0:.1f}s after start; "
+        f"operator RSS {rss:.0f} MiB (peak {peak:.0f} MiB)",
+        flush=True,
+    )
+
+    op.stop()
+    jobs = Watcher(client, Job, ns, lambda b: b["metadata"]["name"] == "fresh-vj")
+    await client.create(from_dict(videojob("fresh")), namespace=ns)
+    await asyncio.sleep(1)
+    t0 = time.monotonic()
+    op.start(timeout=300)
+    first = await jobs.wait("the first new Job after a restart", 1, 300)
+    done = Watcher(client, VideoJobResource, ns, lambda b: b["metadata"]["name"] == "fresh" and phase(b) == "Succeeded")
+    await done.wait("the new VideoJob to succeed", 1, 300)
+    after = await finished_versions(client, ns)
+    written = sum(1 for name, version in before.items() if after.get(name) != version)
+    rss, peak = rss_mib(op.proc.pid)
+    print(
+        f"history restart: first new Job {first - t0:.1f}s after start; {written} of {len(before)} finished "
+        f"VideoJobs written to since the first start; operator RSS {rss:.0f} MiB (peak {peak:.0f} MiB)",
+        flush=True,
+    )
+    if steady_seconds > 0:
+        await steady(kube, client, 5, steady_seconds)
+    kube.delete(Namespace, ns)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--burst", type=int, default=500)
     ap.add_argument("--steady-rate", type=float, default=5)
     ap.add_argument("--steady-seconds", type=float, default=60)
     ap.add_argument("--memory-count", type=int, default=5000)
+    ap.add_argument("--history", type=int, default=0, help="run the history mode with this many VideoJobs")
     args = ap.parse_args()
     info = cluster.up()
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
@@ -198,6 +311,12 @@ async def main() -> None:
     client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     log = Path(info.state_dir) / "logs" / "operator-bench.log"
     op = OperatorProcess(info.kubeconfig, log, process_backed=False, extra_args=["--log-format", "json"])
+    if args.history:
+        try:
+            await history(kube, client, args.history, op, args.steady_seconds)
+        finally:
+            op.stop()
+        return
     op.start()
     try:
         ratio = await burst(kube, client, args.burst, op)

@@ -161,19 +161,30 @@ class Kube:
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Manifest:
         return _typed(kind, await self._call("GET", path(kind, namespace, name)))
 
+    async def list_pages(
+        self, kind: Kind, namespace: str | None = None, labels: dict[str, Any] | None = None
+    ) -> AsyncGenerator[tuple[list[Manifest], str], None]:
+        """Every object of `kind`, one page at a time, each with the resourceVersion a watch continues from once
+        the last page is read. A consumer handles a page and drops it, so a namespace with 50,000 objects is
+        never held as raw bodies all at once."""
+        params: dict[str, Any] = {"limit": LIST_PAGE, "labelSelector": selector(labels)}
+        while True:
+            page = await self._call("GET", path(kind, namespace), params={k: v for k, v in params.items() if v})
+            meta = page.get("metadata") or {}
+            yield [_typed(kind, o) for o in page.get("items") or []], str(meta.get("resourceVersion", ""))
+            if not meta.get("continue"):
+                return
+            params["continue"] = meta["continue"]
+
     async def list_with_version(
         self, kind: Kind, namespace: str | None = None, labels: dict[str, Any] | None = None
     ) -> tuple[list[Manifest], str]:
         """Every object of `kind` (paged), and the resourceVersion a watch continues from."""
         items: list[Manifest] = []
-        params: dict[str, Any] = {"limit": LIST_PAGE, "labelSelector": selector(labels)}
-        while True:
-            page = await self._call("GET", path(kind, namespace), params={k: v for k, v in params.items() if v})
-            items += (_typed(kind, o) for o in page.get("items") or [])
-            meta = page.get("metadata") or {}
-            if not meta.get("continue"):
-                return items, str(meta.get("resourceVersion", ""))
-            params["continue"] = meta["continue"]
+        version = ""
+        async for page, version in self.list_pages(kind, namespace, labels):
+            items += page
+        return items, version
 
     async def list(
         self, kind: Kind, namespace: str | None = None, labels: dict[str, Any] | None = None

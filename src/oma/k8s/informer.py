@@ -66,14 +66,17 @@ class Informer:
                 delay = min(delay * 2, 30.0)
 
     async def _list(self) -> str:
-        items, version = await self.kube.list_with_version(self.kind, self.namespace, self.labels)
-        self.last_heard = time.monotonic()
-        present = {_key(o) for o in items}
+        present: set[tuple[str, str]] = set()
+        version = ""
+        async for items, version in self.kube.list_pages(self.kind, self.namespace, self.labels):
+            self.last_heard = time.monotonic()
+            for obj in items:
+                key = _key(obj)
+                present.add(key)
+                self._known[key] = _tombstone(obj)
+                self.handle("ADDED", obj)
         for key in [k for k in self._known if k not in present]:
             self.handle("DELETED", self._known.pop(key))
-        for obj in items:
-            self._known[_key(obj)] = _tombstone(obj)
-            self.handle("ADDED", obj)
         self.synced.set()
         return version
 
