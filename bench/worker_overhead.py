@@ -70,9 +70,10 @@ def plain_argv(spec: VideoJobSpec, media: Path, out: Path) -> list[str]:
 
 
 def title_argv(card: VideoJobSpec, out: Path) -> list[str]:
-    """The worker's own arguments for a title card, minus its progress reporting."""
-    with tempfile.TemporaryDirectory() as work:
-        p = planner.build(card, [planner.Source(title=card.inputs[0].title_card)], Path(work), out, run_id="plain")
+    """The worker's own arguments for a title card, minus its progress reporting. The text file they name
+    stays in a directory of its own for the whole run."""
+    work = tempfile.mkdtemp(prefix="oma-bench-card-")
+    p = planner.build(card, [planner.Source(title=card.inputs[0].title_card)], Path(work), out, run_id="plain")
     argv = [a for a in p.argv if a not in ("-progress", "pipe:1", "-nostats")]
     return [argv[0], "-loglevel", "error", *argv[1:]]
 

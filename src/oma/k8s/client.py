@@ -182,8 +182,9 @@ class Kube:
         """Every object of `kind` (paged), and the resourceVersion a watch continues from."""
         items: list[Manifest] = []
         version = ""
-        async for page, version in self.list_pages(kind, namespace, labels):
+        async for page, page_version in self.list_pages(kind, namespace, labels):
             items += page
+            version = page_version
         return items, version
 
     async def list(

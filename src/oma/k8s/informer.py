@@ -68,8 +68,8 @@ class Informer:
     async def _list(self) -> str:
         present: set[tuple[str, str]] = set()
         version = ""
-        async for items, version in self.kube.list_pages(self.kind, self.namespace, self.labels):
-            self.last_heard = time.monotonic()
+        async for items, page_version in self.kube.list_pages(self.kind, self.namespace, self.labels):
+            self.last_heard, version = time.monotonic(), page_version
             for obj in items:
                 key = _key(obj)
                 present.add(key)

@@ -152,3 +152,10 @@ def test_a_colour_ffmpeg_does_not_know_is_an_invalid_spec(tmp_path: Path) -> Non
     assert "spec.inputs[0].titleCard.backgroundColor: 'Nope' is not a colour name ffmpeg knows" in done.stderr
     ok = oma_run(tmp_path, {**spec, "inputs": [{"titleCard": {**card, "backgroundColor": "navy"}}]})
     assert ok.returncode == Exit.OK, ok.stderr
+
+
+def test_the_colours_assumed_known_are_in_this_ffmpegs_table() -> None:
+    """The worker skips `ffmpeg -colors` for a few names; they must really be in ffmpeg's table."""
+    from oma.worker.execute import _ALWAYS_KNOWN, _ffmpeg_colors
+
+    assert _ffmpeg_colors() >= _ALWAYS_KNOWN
