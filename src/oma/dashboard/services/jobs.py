@@ -154,9 +154,12 @@ class Jobs:
         resourceVersion: a client reconnecting with Last-Event-ID gets the current state only if it moved."""
         async with self.broadcaster.subscribe(name) as queue:
             body = await self._body(name)
+            shown = 0.0  # a retried attempt starts its progress again; the bar a person watches never goes back
             while True:
                 version = body["metadata"].get("resourceVersion", "")
                 data = progress_event(body)
+                if data["percent"] is not None:
+                    shown = data["percent"] = max(shown, float(data["percent"]))
                 finished = data["phase"] in FINISHED
                 if version != last_event_id or finished:
                     yield ("end" if finished else "progress"), version, data

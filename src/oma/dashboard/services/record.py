@@ -1,8 +1,8 @@
-"""The recorder: a watch on the stack's VideoJobs that keeps one history row per job and feeds live events.
+"""The recorder: follows the stack's VideoJobs, keeps one history row per job and feeds live events.
 
-A watch started without a resourceVersion begins with every existing object, so a restart (or a watch that
-expired, 410) re-lists by construction. States that cannot be written while Postgres is down wait in memory,
-newest per job, and are written when it is back: no job missing, none doubled (the row key is the uid)."""
+A restart (or a watch that expired, 410) lists again, so nothing finished while it was away is missed. States
+that cannot be written while Postgres is down wait in memory, newest per job, and are written when it is back:
+no job missing, none doubled (the row key is the uid)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from oma.k8s import kinds
+from oma.k8s.informer import Informer
+
 from .. import metrics
 from ..models import JobRecord
 from ..stores.history import FINISHED, HistoryStore
-from ..stores.kube import ApiFailure, VideoJobStore
+from ..stores.kube import VideoJobStore
 from .cost import cpu_cores, job_cost
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,10 @@ class Broadcaster:
 
 
 class Recorder:
+    """Follows the namespace's VideoJobs with oma's informer (list, watch, relist on 410 or a dead stream) and
+    writes the newest state of each to history. Writes run beside the watch, coalesced per job: a burst of
+    progress updates costs one write per job, and a Postgres outage never stalls the live events."""
+
     def __init__(
         self,
         videojobs: VideoJobStore,
@@ -136,71 +143,54 @@ class Recorder:
         self.videojobs, self.history, self.broadcaster = videojobs, history, broadcaster
         self.on_change = on_change
         self.stack, self.default_cpu, self.price = stack, default_cpu, price_per_cpu_hour
-        self.pending: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, dict[str, Any]] = {}  # uid -> newest state not yet written
+        self._wake = asyncio.Event()
+        self.informer = Informer(videojobs.kube, kinds.VIDEOJOB, self.handle, videojobs.namespace)
 
     async def run(self) -> None:
-        retry = asyncio.create_task(self._retry_pending())
+        writer = asyncio.create_task(self._write_forever())
         try:
-            await self._watch_forever()
+            await self.informer.run()
         finally:
-            retry.cancel()
+            writer.cancel()
 
-    async def _watch_forever(self) -> None:
-        resource_version: str | None = None
-        while True:
-            try:
-                async for event_type, body in self.videojobs.watch({}, resource_version):
-                    if event_type == "BOOKMARK":
-                        continue
-                    resource_version = body["metadata"].get("resourceVersion")
-                    self.broadcaster.publish(body)
-                    if event_type != "DELETED" and belongs_to(body, self.stack):
-                        await self.offer(body)
-            except ApiFailure as e:
-                if e.code == 410:  # expired: start over, which lists everything again
-                    resource_version = None
-                else:
-                    log.warning("VideoJob watch failed (%s); retrying", e)
-                await asyncio.sleep(1)
-            except Exception:  # the recorder must outlive any one bad event
-                log.exception("recorder error; watching again from scratch")
-                resource_version = None
-                await asyncio.sleep(1)
-
-    async def offer(self, body: dict[str, Any]) -> None:
-        """Record now, or, while earlier states still wait for Postgres, queue behind them without blocking
-        the watch (live events must keep flowing during an outage)."""
-        if self.pending:
+    def handle(self, event_type: str, body: dict[str, Any]) -> None:
+        if "spec" not in body:
+            return  # the tombstone of an object that went while no watch was open: nothing to show or record
+        self.broadcaster.publish(body)
+        if event_type != "DELETED" and belongs_to(body, self.stack):
             self.pending[body["metadata"]["uid"]] = body
             metrics.RECORDER_PENDING.set(len(self.pending))
-        else:
-            await self.record(body)
+            self._wake.set()
 
-    async def record(self, body: dict[str, Any]) -> None:
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                for body in list(self.pending.values()):
+                    if not await self.record(body):
+                        await asyncio.sleep(1)  # Postgres is down: wait before trying again
+                        self._wake.set()
+                        break
+            except Exception:  # the writer must outlive any one bad state
+                log.exception("history writes failed; trying again")
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    async def record(self, body: dict[str, Any]) -> bool:
+        """Write one state; False (and it stays pending) when Postgres cannot take it now."""
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
         try:
             newly_finished = await self.history.upsert(rec)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
             log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
-            # setdefault: a newer state that arrived while this write was failing must not be replaced by it.
-            self.pending.setdefault(rec.uid, body)
-            metrics.RECORDER_PENDING.set(len(self.pending))
-            return
-        if self.pending.get(rec.uid) is body:  # only what was written; a newer waiting state stays queued
+            return False
+        if self.pending.get(rec.uid) is body:  # only what was written; a newer state that arrived meanwhile stays
             del self.pending[rec.uid]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
         self.on_change()
         if newly_finished and rec.cost_usd is not None:
             metrics.COST.inc(float(rec.cost_usd))
-
-    async def _retry_pending(self) -> None:
-        while True:
-            await asyncio.sleep(1)
-            try:
-                for body in list(self.pending.values()):
-                    await self.record(body)
-                    if body["metadata"]["uid"] in self.pending:
-                        break  # still down: wait before trying the rest
-            except Exception:
-                log.exception("retrying deferred history writes failed")
+        return True

@@ -3,7 +3,6 @@ exactly what its Role allows (videojobs: create, get, list, watch, patch)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from oma.k8s import ApiFailure, Conflict, Kube, NotFound, kinds
@@ -31,11 +30,6 @@ class VideoJobStore:
 
     async def list(self, labels: dict[str, Any]) -> list[dict[str, Any]]:
         return await self.kube.list(kinds.VIDEOJOB, namespace=self.namespace, labels=labels)
-
-    def watch(self, labels: dict[str, Any], resource_version: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        return self.kube.watch(
-            kinds.VIDEOJOB, namespace=self.namespace, labels=labels, resource_version=resource_version
-        )
 
     async def cancel(self, name: str) -> dict[str, Any]:
         return await self.kube.patch(kinds.VIDEOJOB, name, {"spec": {"cancel": True}}, namespace=self.namespace)
