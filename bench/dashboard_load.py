@@ -30,7 +30,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
-from oma.devservices import LocalPostgres, LocalRedis, create_token, launch, ready
+from oma.devservices import LocalPostgres, LocalRedis, create_token, dashboard_env, launch, ready
 
 HERE = Path(__file__).resolve().parent
 USERS_PER_100_RPS = 25  # each user keeps 4 req/s: enough concurrency that one slow answer does not stall the rate
@@ -105,17 +105,8 @@ def main() -> int:
     dashboard = None
     try:
         operator.start()
-        env = {
-            **os.environ,
-            **pg.settings_env(),
-            "OMA_REDIS_URL": redis.url,
-            "OMA_KUBECONFIG": info.kubeconfig,
-            "OMA_NAMESPACE": ns,
-            "OMA_STACK": "bench",
-            "OMA_STACK_REF": "false",
-            "OMA_MEDIA_ROOT": str(work / "media"),
-            **{f"OMA_RATE_{k}_PER_MINUTE": "10000000" for k in ("SUBMIT", "READ", "IP_SUBMIT", "IP_READ")},
-        }
+        unlimited = {f"OMA_RATE_{k}_PER_MINUTE": "10000000" for k in ("SUBMIT", "READ", "IP_SUBMIT", "IP_READ")}
+        env = dashboard_env(pg, redis, ns, "bench", work / "media", OMA_KUBECONFIG=info.kubeconfig, **unlimited)
         dashboard = ready(launch(env, work / "dashboard.log"))
         ids = seed_history(pg, args.rows)
         (work / "ids").write_text("\n".join(ids))

@@ -20,7 +20,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
-from oma.devservices import LocalPostgres, LocalRedis, create_token, launch, ready, until
+from oma.devservices import LocalPostgres, LocalRedis, create_token, dashboard_env, launch, ready, until
 
 NAMESPACE = "oma-dashboard"
 PORT = int(os.environ.get("OMA_DASHBOARD_PORT", "8000"))
@@ -48,17 +48,15 @@ def main() -> int:
     dashboard = None
     try:
         operator.start()
-        env = {
-            **os.environ,
-            **pg.settings_env(),
-            "OMA_REDIS_URL": redis.url,
-            "OMA_KUBECONFIG": info.kubeconfig,
-            "OMA_NAMESPACE": NAMESPACE,
-            "OMA_STACK": "local",
-            "OMA_STACK_REF": "false",
-            "OMA_DESTINATION_CLAIM": "media",
-            "OMA_MEDIA_ROOT": str(media_dir(kube)),
-        }
+        env = dashboard_env(
+            pg,
+            redis,
+            NAMESPACE,
+            "local",
+            media_dir(kube),
+            OMA_KUBECONFIG=info.kubeconfig,
+            OMA_DESTINATION_CLAIM="media",
+        )
         token = create_token(env, "local-admin", "--scopes", "admin")
         dashboard = launch(env, state / "logs" / "dashboard.log", port=PORT)
         ready(dashboard)

@@ -191,6 +191,22 @@ class Dashboard:
                 self.proc.wait()
 
 
+def dashboard_env(
+    pg: LocalPostgres, redis: LocalRedis, namespace: str, stack: str, media_root: Path, **extra: str
+) -> dict[str, str]:
+    """The environment `oma dashboard` reads, for one outside a stack (no stackRef on what it submits)."""
+    return {
+        **os.environ,
+        **pg.settings_env(),
+        "OMA_REDIS_URL": redis.url,
+        "OMA_NAMESPACE": namespace,
+        "OMA_STACK": stack,
+        "OMA_STACK_REF": "false",
+        "OMA_MEDIA_ROOT": str(media_root),
+        **extra,
+    }
+
+
 def launch(env: dict[str, str], log: Path, port: int = 0) -> Dashboard:
     """Start `oma dashboard` (on a free port unless given) without waiting for it."""
     port = port or free_port()

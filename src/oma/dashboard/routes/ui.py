@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Annotated, Any
 
@@ -189,8 +190,8 @@ async def job_page(request: Request, c: Services, job_id: str) -> Response:
     )
 
 
-@router.post("/jobs/{job_id}/cancel")
-async def cancel_form(request: Request, c: Services, job_id: str, csrf: Annotated[str, Form()]) -> Response:
+async def _job_action(request: Request, c: Services, csrf: str, act: Callable[[Token], Awaitable[str]]) -> Response:
+    """A form that changes a job: signed in with the submit scope, then to the page of the job `act` names."""
     _check_csrf(request, c.secret, csrf)
     token = await _signed_in(request, c)
     if token is None:
@@ -198,26 +199,29 @@ async def cancel_form(request: Request, c: Services, job_id: str, csrf: Annotate
     try:
         if not token.can(Scope.SUBMIT):
             raise Refused(403, "forbidden", "this token lacks the submit scope")
-        await c.jobs.cancel(job_id, token)
+        job_id = await act(token)
     except Refused as e:
         return render(request, c, "error.html", status=e.status, token=token, message=e.message)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_form(request: Request, c: Services, job_id: str, csrf: Annotated[str, Form()]) -> Response:
+    async def cancel(token: Token) -> str:
+        await c.jobs.cancel(job_id, token)
+        return job_id
+
+    return await _job_action(request, c, csrf, cancel)
+
+
 @router.post("/jobs/{job_id}/retry")
 async def retry_form(request: Request, c: Services, job_id: str, csrf: Annotated[str, Form()]) -> Response:
-    _check_csrf(request, c.secret, csrf)
-    token = await _signed_in(request, c)
-    if token is None:
-        return _to_login()
-    try:
-        if not token.can(Scope.SUBMIT):
-            raise Refused(403, "forbidden", "this token lacks the submit scope")
+    async def retry(token: Token) -> str:
         spec, annotations = await c.jobs.spec_of(job_id)
         job, _, _ = await c.submitter.retry(spec, annotations, token, client_ip(request), None)
-    except Refused as e:
-        return render(request, c, "error.html", status=e.status, token=token, message=e.message)
-    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+        return job.id
+
+    return await _job_action(request, c, csrf, retry)
 
 
 @router.get("/usage")
