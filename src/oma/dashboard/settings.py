@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     rate_ip_read_per_minute: int = Field(default=2400, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     session_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark cookies Secure whatever the request's scheme: TLS ends at an ingress in front, and the "
+        "hop to the dashboard is plain HTTP from an address uvicorn does not trust for X-Forwarded-Proto.",
+    )
     token_cache_seconds: float = Field(
         default=2.0, ge=0, le=60, description="How long a verified token is trusted without asking Postgres."
     )

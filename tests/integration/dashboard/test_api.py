@@ -216,6 +216,15 @@ def test_probes_and_metrics_by_route_template(dash_env: dict[str, str], dashboar
     assert "oma_cost_usd_total" in text
 
 
+def test_cookies_are_secure_behind_a_tls_ingress(
+    dash_env: dict[str, str], start_dashboard: Callable[..., Dashboard]
+) -> None:
+    """Plain HTTP from the ingress to the pod: the browser still saw HTTPS, so the cookies must say Secure."""
+    behind = start_dashboard({**dash_env, "OMA_SECURE_COOKIES": "true"})
+    cookie = httpx.get(behind.url + "/login").headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
 def test_cli_refuses_bad_token_arguments(dash_env: dict[str, str], dashboard: Dashboard) -> None:
     bad = token_cli(dash_env, "create", "--name", "x", "--scopes", "root")
     assert bad.returncode == 2 and "root" in bad.stderr

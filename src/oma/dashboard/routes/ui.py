@@ -46,14 +46,15 @@ def _check_csrf(request: Request, secret: bytes, field: str) -> None:
         raise Refused(403, "csrf", "the form expired or did not come from this site; reload the page and try again")
 
 
-def _cookie_args(request: Request) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/"}
+def _cookie_args(request: Request, c: Any) -> dict[str, Any]:
+    secure = c.settings.secure_cookies or request.url.scheme == "https"
+    return {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
 
 
 def render(request: Request, c: Any, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     cookie, csrf = _csrf_for(request, c.secret)
     response = templates.TemplateResponse(request, name, {"csrf": csrf, "stack": c.settings.stack, **context}, status)
-    response.set_cookie(CSRF_COOKIE, cookie, **_cookie_args(request))
+    response.set_cookie(CSRF_COOKIE, cookie, **_cookie_args(request, c))
     return response
 
 
@@ -86,7 +87,7 @@ async def login(request: Request, c: Services, token: Annotated[str, Form()], cs
         return render(request, c, "login.html", status=401, error="That token is unknown, revoked or expired.")
     session = await c.tokens.open_session(found, c.settings.session_ttl_seconds)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, session, max_age=c.settings.session_ttl_seconds, **_cookie_args(request))
+    response.set_cookie(SESSION_COOKIE, session, max_age=c.settings.session_ttl_seconds, **_cookie_args(request, c))
     return response
 
 

@@ -55,6 +55,8 @@ def dashboard_env(stack: OmaStack) -> list[dict[str, Any]]:
     }
     if spec.presets_config_map:
         settings["OMA_PRESETS_FILE"] = f"{PRESETS_MOUNT}/presets.yaml"
+    if spec.ingress.enabled and spec.ingress.tls:
+        settings["OMA_SECURE_COOKIES"] = "true"  # TLS ends at the ingress; the hop to the pod is plain HTTP
     return [
         {"name": "OMA_REDIS_URL", "value": f"redis://{n.redis}.{ns}.svc:{REDIS_PORT}/0"},
         {"name": "OMA_POSTGRES_HOST", "value": f"{n.postgres}.{ns}.svc"},

@@ -87,3 +87,14 @@ def test_no_media_volume_unless_the_stack_names_its_claim() -> None:
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["OMA_DESTINATION_CLAIM"] == "media"
+
+
+def test_cookies_are_secure_when_tls_ends_at_the_ingress() -> None:
+    def env(dashboard: dict[str, object]) -> dict[str, str | None]:
+        pod = build_dashboard_deployment(stack(dashboard=dashboard))["spec"]["template"]["spec"]
+        return {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+
+    assert "OMA_SECURE_COOKIES" not in env({})
+    assert "OMA_SECURE_COOKIES" not in env({"ingress": {"enabled": True}})
+    tls = {"ingress": {"enabled": True, "host": "v.example.com", "tls": {"secretName": "v-tls"}}}
+    assert env(tls)["OMA_SECURE_COOKIES"] == "true"
