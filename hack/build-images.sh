@@ -24,15 +24,15 @@ done
 
 # name | Dockerfile | build context (files hashed into the key, relative to the repo)
 images=(
-  "operator|operator-image/Dockerfile|pyproject.toml README.md LICENSE src"
-  "worker|worker-image/Dockerfile|pyproject.toml README.md LICENSE src"
+  "operator|operator-image/Dockerfile|pyproject.toml README.md LICENSE requirements.lock src"
+  "worker|worker-image/Dockerfile|pyproject.toml README.md LICENSE requirements.lock src"
   "redis|hack/images/redis/Dockerfile|hack/images/redis"
   "postgres|hack/images/postgres/Dockerfile|hack/images/postgres"
   "redis-exporter|hack/images/redis-exporter/Dockerfile|hack/images/redis-exporter"
   "postgres-exporter|hack/images/postgres-exporter/Dockerfile|hack/images/postgres-exporter"
 )
 if [ -f "$repo/dashboard-image/Dockerfile" ]; then
-  images+=("dashboard|dashboard-image/Dockerfile|pyproject.toml README.md LICENSE src dashboard-image")
+  images+=("dashboard|dashboard-image/Dockerfile|pyproject.toml README.md LICENSE requirements.lock src dashboard-image")
 fi
 
 # buildah's own storage, shared by every build of this cache (its layers are not the cache: the archives are).
