@@ -22,6 +22,7 @@ from .monitoring import build_grafana_dashboards, build_monitors
 from .network import build_network_policies
 from .postgres import build_credentials_secret, build_postgres_service, build_postgres_statefulset
 from .redis import build_redis_config, build_redis_service, build_redis_statefulset
+from .restore import build_restore_job, restore_job_name
 
 
 def build_children(stack: OmaStack) -> list[Manifest]:
@@ -80,5 +81,7 @@ __all__ = [
     "build_redis_config",
     "build_redis_service",
     "build_redis_statefulset",
+    "build_restore_job",
     "endpoints",
+    "restore_job_name",
 ]

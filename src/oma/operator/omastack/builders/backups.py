@@ -114,23 +114,32 @@ def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str
     }
 
 
-def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
-    if not stack.spec.backups.enabled:
-        return []
-    n = Names(stack.metadata.name)
-    ns = stack.metadata.namespace
-    pg_env = [
+def postgres_env(stack: OmaStack) -> list[dict[str, Any]]:
+    """libpq's variables for the stack's Postgres, credentials from its Secret (backup and restore jobs)."""
+    n, ns = Names(stack.metadata.name), stack.metadata.namespace
+    return [
         {"name": "PGHOST", "value": f"{n.postgres}.{ns}.svc"},
         {"name": "PGPORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "PGUSER", "username"),
         secret_env(stack, "PGPASSWORD", "password"),
         secret_env(stack, "PGDATABASE", "database"),
     ]
-    redis_env = [
+
+
+def redis_env(stack: OmaStack) -> list[dict[str, Any]]:
+    n, ns = Names(stack.metadata.name), stack.metadata.namespace
+    return [
         {"name": "REDIS_HOST", "value": f"{n.redis}.{ns}.svc"},
         {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
     ]
+
+
+def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
+    if not stack.spec.backups.enabled:
+        return []
+    n = Names(stack.metadata.name)
+    pg_image, redis_image = stack.spec.postgres.image_ref(), stack.spec.redis.image
     return [
-        _cronjob(stack, n.backup_postgres, "backup-postgres", stack.spec.postgres.image_ref(), _POSTGRES_DUMP, pg_env),
-        _cronjob(stack, n.backup_redis, "backup-redis", stack.spec.redis.image, _REDIS_SNAPSHOT, redis_env),
+        _cronjob(stack, n.backup_postgres, "backup-postgres", pg_image, _POSTGRES_DUMP, postgres_env(stack)),
+        _cronjob(stack, n.backup_redis, "backup-redis", redis_image, _REDIS_SNAPSHOT, redis_env(stack)),
     ]
