@@ -16,6 +16,9 @@ from .common import _Model as _LaxModel
 
 KIND = "VideoJob"
 PLURAL = "videojobs"
+# While set, the operator leaves the VideoJob alone (no Job, no status write): `oma stack restore-objects` writes
+# a backed-up status through the status subresource in that window, then removes it (docs/backups.md).
+RESTORING_ANNOTATION = f"{GROUP}/restoring"
 
 
 class _Model(_LaxModel):

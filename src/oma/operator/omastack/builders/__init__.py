@@ -8,7 +8,7 @@ from typing import Any
 
 from oma.models.omastack import OmaStack
 
-from .backups import backups_claim_name, build_backup_cronjobs, build_backups_claim
+from .backups import backups_claim_name, build_backup_cronjobs, build_backup_objects_rbac, build_backups_claim
 from .common import POSTGRES_PORT, REDIS_PORT, Manifest, Names
 from .dashboard import (
     build_dashboard_deployment,
@@ -42,6 +42,7 @@ def build_children(stack: OmaStack) -> list[Manifest]:
         build_dashboard_ingress(stack),
         *build_network_policies(stack),
         build_backups_claim(stack),
+        *build_backup_objects_rbac(stack),
         *build_backup_cronjobs(stack),
         build_grafana_dashboards(stack),
     ]
@@ -66,6 +67,7 @@ __all__ = [
     "Names",
     "backups_claim_name",
     "build_backup_cronjobs",
+    "build_backup_objects_rbac",
     "build_backups_claim",
     "build_children",
     "build_credentials_secret",

@@ -1,0 +1,119 @@
+"""A lost namespace re-created from the objects backup: finished VideoJobs are adopted, never run again.
+
+The export runs the objects backup CronJob's own command (from the builder); the restore is
+`oma stack restore-objects`; the operator is the real one, watching both namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.codecs import from_dict
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event
+from lightkube.types import PatchType
+
+from oma.devcluster import cluster as devcluster
+from oma.devcluster.fixtures import claim
+from oma.k8s.resources import OmaStackResource, VideoJobResource
+from oma.models.omastack import OmaStack
+from oma.models.videojob import RESTORING_ANNOTATION
+from oma.operator.omastack.builders.backups import objects_backup_command
+
+from ..conftest import wait_for
+from .conftest import get_vj, phase_is, videojob
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
+
+
+def oma(cluster: devcluster.ClusterInfo, *args: str, **env: str) -> str:
+    argv = [sys.executable, "-m", "oma.cli.main", *args]
+    full_env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), **env}
+    done = subprocess.run(argv, env=full_env, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, f"oma {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def jobs_of(kube: Client, ns: str, name: str) -> list[Job]:
+    return list(kube.list(Job, namespace=ns, labels={"video.oma.ai/videojob": name}))
+
+
+def reasons(kube: Client, ns: str, name: str) -> set[str]:
+    return {e.reason for e in kube.list(Event, namespace=ns) if e.involvedObject.name == name}
+
+
+def finished_and_running(kube: Client, src: str, stalling_server: str) -> dict[str, dict[str, Any]]:
+    """A namespace's history: one job succeeded (a real encode), one failed, one still running."""
+    kube.create(from_dict(claim("media")), namespace=src)
+    kube.create(from_dict(videojob("done")), namespace=src)
+    kube.create(from_dict(videojob("broken", limits={"maxEncodedFrames": 1})), namespace=src)
+    kube.create(from_dict(videojob("stalled", inputs=[{"url": stalling_server}])), namespace=src)
+    return {
+        "done": wait_for("done to succeed", lambda: phase_is(kube, src, "done", "Succeeded"), timeout=120),
+        "broken": wait_for("broken to fail", lambda: phase_is(kube, src, "broken", "Failed"), timeout=120),
+        "stalled": wait_for("stalled to run", lambda: phase_is(kube, src, "stalled", "Running"), timeout=120),
+    }
+
+
+def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
+    kube: Client,
+    cluster: devcluster.ClusterInfo,
+    make_namespace: Callable[[str], str],
+    stalling_server: str,
+    tmp_path: Path,
+) -> None:
+    src, dst = make_namespace("objects-src"), make_namespace("objects-dst")
+    site = {"apiVersion": "video.oma.ai/v1alpha1", "kind": "OmaStack", "metadata": {"name": "site"}}
+    kube.create(
+        from_dict({**site, "spec": {"dashboard": {"replicas": 1, "autoscaling": {"enabled": False}}}}), namespace=src
+    )
+    before = finished_and_running(kube, src, stalling_server)
+
+    # The backup, as the stack's CronJob runs it.
+    command = objects_backup_command(
+        OmaStack.model_validate(kube.get(OmaStackResource, "site", namespace=src).to_dict())
+    )
+    assert "wrote" in oma(cluster, *command[1:], BACKUP_DIR=str(tmp_path), KEEP="2")
+    [backup] = list((tmp_path / "objects").glob("*.yaml"))
+    items = yaml.safe_load(backup.read_text())["items"]
+    assert sorted((i["kind"], i["metadata"]["name"]) for i in items) == [
+        ("OmaStack", "site"),
+        ("VideoJob", "broken"),
+        ("VideoJob", "done"),
+        ("VideoJob", "stalled"),
+    ]
+
+    # Someone tries the hold on a new job in the fresh namespace, hoping to skip its work.
+    sneaky = videojob("sneaky")
+    sneaky["metadata"]["annotations"] = {RESTORING_ANNOTATION: "forged"}
+    kube.create(from_dict(sneaky), namespace=dst)
+
+    out = oma(cluster, "stack", "restore-objects", str(backup), "--namespace", dst)
+    assert "1 OmaStack(s) created, 2 finished VideoJob(s) adopted, 1 unfinished VideoJob(s) created" in out
+
+    # The unfinished job was created last: once the operator has made its Job, it has seen every earlier event.
+    wait_for("a Job for the unfinished VideoJob", lambda: jobs_of(kube, dst, "stalled"), timeout=60)
+    for name in ("done", "broken", "sneaky"):
+        assert not jobs_of(kube, dst, name), f"{name} was run again"
+    for name in ("done", "broken"):
+        restored = get_vj(kube, dst, name)
+        assert restored["status"] == before[name]["status"], f"{name}'s status changed on its way back"
+        assert RESTORING_ANNOTATION not in (restored["metadata"].get("annotations") or {})
+        wait_for(f"an Adopted Event for {name}", lambda name=name: "Adopted" in reasons(kube, dst, name), timeout=30)
+    assert before["done"]["status"]["outputs"], "the adopted job lost its outputs"
+    assert kube.get(OmaStackResource, "site", namespace=dst).spec is not None
+
+    # The hold only waits: the forged one says why it does not start, and runs once the annotation goes.
+    wait_for("a RestoreHold Event for sneaky", lambda: "RestoreHold" in reasons(kube, dst, "sneaky"), timeout=30)
+    assert not (get_vj(kube, dst, "sneaky").get("status") or {}).get("phase")
+    release = {"metadata": {"annotations": {RESTORING_ANNOTATION: None}}}
+    kube.patch(VideoJobResource, "sneaky", release, namespace=dst, patch_type=PatchType.MERGE)
+    wait_for("a Job for sneaky once released", lambda: jobs_of(kube, dst, "sneaky"), timeout=60)
