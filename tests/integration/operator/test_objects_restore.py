@@ -17,6 +17,8 @@ import pytest
 import yaml
 from lightkube import Client
 from lightkube.codecs import from_dict
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
@@ -50,6 +52,12 @@ def reasons(kube: Client, ns: str, name: str) -> set[str]:
     return {e.reason for e in kube.list(Event, namespace=ns) if e.involvedObject.name == name}
 
 
+def may(kube: Client, ns: str, user: str, verb: str, resource: str, group: str = "video.oma.ai") -> bool:
+    attrs = ResourceAttributes(namespace=ns, verb=verb, group=group, resource=resource)
+    review = SubjectAccessReview(spec=SubjectAccessReviewSpec(user=user, resourceAttributes=attrs))
+    return bool(kube.create(review).status.allowed)
+
+
 def finished_and_running(kube: Client, src: str, stalling_server: str) -> dict[str, dict[str, Any]]:
     """A namespace's history: one job succeeded (a real encode), one failed, one still running."""
     kube.create(from_dict(claim("media")), namespace=src)
@@ -76,6 +84,14 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
         from_dict({**site, "spec": {"dashboard": {"replicas": 1, "autoscaling": {"enabled": False}}}}), namespace=src
     )
     before = finished_and_running(kube, src, stalling_server)
+
+    # The backup's identity (the stack's child) reads the stack and its VideoJobs, and nothing else.
+    user = f"system:serviceaccount:{src}:site-backup-objects"
+    wait_for("the objects backup's Role", lambda: may(kube, src, user, "list", "videojobs"), timeout=60)
+    assert may(kube, src, user, "get", "omastacks")
+    assert not may(kube, src, user, "get", "secrets", group="")
+    assert not may(kube, src, user, "create", "videojobs")
+    assert not may(kube, dst, user, "list", "videojobs")
 
     # The backup, as the stack's CronJob runs it.
     command = objects_backup_command(
