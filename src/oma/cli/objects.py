@@ -1,7 +1,8 @@
 """A namespace's OmaStacks and VideoJobs as a backup document, and the plan to re-create them elsewhere. Pure.
 
 The document is a `v1 List` in YAML (kubectl reads it too). It keeps what a user wrote (name, labels, their
-annotations, spec) and a VideoJob's status, which the API drops on create: a restore writes it back through the
+annotations, spec), a VideoJob's uid (re-created as `video.oma.ai/restored-uid`, the dashboard's history key)
+and its status, which the API drops on create: a restore writes it back through the
 status subresource while the VideoJob is held (`video.oma.ai/restoring`), so a finished job is adopted, not run
 again. OmaStack status is left out: the operator rebuilds it. Secrets are never read (docs/backups.md)."""
 
@@ -38,8 +39,10 @@ def _user_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 def exported(obj: dict[str, Any]) -> dict[str, Any]:
     out = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": _user_metadata(obj["metadata"])}
     out["spec"] = obj.get("spec") or {}
-    if obj["kind"] == videojob.KIND and obj.get("status"):
-        out["status"] = obj["status"]
+    if obj["kind"] == videojob.KIND:
+        out["metadata"]["uid"] = obj["metadata"].get("uid")  # the dashboard's history key, kept across restores
+        if obj.get("status"):
+            out["status"] = obj["status"]
     return out
 
 
@@ -78,13 +81,13 @@ def plan_restore(document: dict[str, Any], namespace: str, backup_name: str) -> 
         if kind == omastack.KIND:
             plan.stacks.append(manifest)
         elif kind == videojob.KIND:
+            # An earlier restore's annotation wins: it names the uid the history has known the job by all along.
+            annotations = manifest["metadata"].setdefault("annotations", {})
+            if item["metadata"].get("uid"):
+                annotations.setdefault(videojob.RESTORED_UID_ANNOTATION, item["metadata"]["uid"])
             status = item.get("status") or {}
             if status.get("phase") in TERMINAL:
-                annotations = {
-                    **manifest["metadata"].get("annotations", {}),
-                    videojob.RESTORING_ANNOTATION: backup_name,
-                }
-                manifest["metadata"]["annotations"] = annotations
+                annotations[videojob.RESTORING_ANNOTATION] = backup_name
                 plan.finished.append((manifest, status))
             else:
                 plan.unfinished.append(manifest)

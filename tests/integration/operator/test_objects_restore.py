@@ -27,7 +27,7 @@ from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim
 from oma.k8s.resources import OmaStackResource, VideoJobResource
 from oma.models.omastack import OmaStack
-from oma.models.videojob import RESTORING_ANNOTATION
+from oma.models.videojob import RESTORED_UID_ANNOTATION, RESTORING_ANNOTATION
 from oma.operator.omastack.builders.backups import objects_backup_command
 
 from ..conftest import wait_for
@@ -122,7 +122,10 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
     for name in ("done", "broken"):
         restored = get_vj(kube, dst, name)
         assert restored["status"] == before[name]["status"], f"{name}'s status changed on its way back"
-        assert RESTORING_ANNOTATION not in (restored["metadata"].get("annotations") or {})
+        annotations = restored["metadata"].get("annotations") or {}
+        assert RESTORING_ANNOTATION not in annotations
+        # The dashboard's history keeps knowing it by its old uid.
+        assert annotations[RESTORED_UID_ANNOTATION] == before[name]["metadata"]["uid"]
         wait_for(f"an Adopted Event for {name}", lambda name=name: "Adopted" in reasons(kube, dst, name), timeout=30)
     assert before["done"]["status"]["outputs"], "the adopted job lost its outputs"
     assert kube.get(OmaStackResource, "site", namespace=dst).spec is not None

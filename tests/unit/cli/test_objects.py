@@ -9,7 +9,7 @@ import pytest
 
 from oma.cli.objects import backup_document, plan_restore
 from oma.cli.stack import write_backup
-from oma.models.videojob import RESTORING_ANNOTATION
+from oma.models.videojob import RESTORED_UID_ANNOTATION, RESTORING_ANNOTATION
 
 
 def vj(name: str, phase: str | None) -> dict[str, Any]:
@@ -40,7 +40,12 @@ def test_a_backup_keeps_what_the_user_wrote_and_videojob_status_only() -> None:
     assert [i["metadata"]["name"] for i in doc["items"]] == ["s", "a", "b"]
     assert "status" not in doc["items"][0]
     done = doc["items"][2]
-    assert done["metadata"] == {"name": "b", "labels": {"team": "news"}, "annotations": {"note": "keep"}}
+    assert done["metadata"] == {
+        "name": "b",
+        "labels": {"team": "news"},
+        "annotations": {"note": "keep"},
+        "uid": "uid-b",  # the dashboard's history key
+    }
     assert done["status"]["outputs"] == [{"uri": "a.mp4", "sizeBytes": 3}]
 
 
@@ -49,7 +54,11 @@ def test_a_restore_holds_finished_videojobs_and_re_runs_the_rest() -> None:
     plan = plan_restore(doc, "fresh", "20261126T030000Z.yaml")
     [(held, status)] = plan.finished
     assert held["metadata"]["namespace"] == "fresh"
-    assert held["metadata"]["annotations"] == {"note": "keep", RESTORING_ANNOTATION: "20261126T030000Z.yaml"}
+    assert held["metadata"]["annotations"] == {
+        "note": "keep",
+        RESTORING_ANNOTATION: "20261126T030000Z.yaml",
+        RESTORED_UID_ANNOTATION: "uid-done",
+    }
     assert "status" not in held and status["phase"] == "Failed"
     assert sorted(m["metadata"]["name"] for m in plan.unfinished) == ["new", "queued"]
     assert all(
@@ -77,3 +86,10 @@ def test_objects_backups_are_renamed_when_complete_and_pruned(tmp_path: Path) ->
     for stamp in ("20261126T010000Z", "20261126T020000Z", "20261126T030000Z"):
         write_backup("items: []\n", tmp_path, 2, stamp)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20261126T020000Z.yaml", "20261126T030000Z.yaml"]
+
+
+def test_a_job_restored_twice_keeps_its_first_uid_as_history_key() -> None:
+    again = vj("twice", "Succeeded")
+    again["metadata"]["annotations"][RESTORED_UID_ANNOTATION] = "uid-original"
+    plan = plan_restore(backup_document("old", [], [again], "t"), "fresh", "f.yaml")
+    assert plan.finished[0][0]["metadata"]["annotations"][RESTORED_UID_ANNOTATION] == "uid-original"

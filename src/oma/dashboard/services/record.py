@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
+from oma.models.videojob import RESTORED_UID_ANNOTATION
+
 from .. import metrics
 from ..models import JobRecord
 from ..stores.history import FINISHED, HistoryStore
@@ -49,6 +51,12 @@ def source_summary(spec: dict[str, Any]) -> tuple[str, str]:
     return "unknown", ""
 
 
+def history_key(meta: dict[str, Any]) -> str:
+    """The row a VideoJob is recorded under: its uid, or for a VideoJob re-created from an objects backup the uid
+    it had before (`oma stack restore-objects` sets the annotation), so the restored history is not doubled."""
+    return str((meta.get("annotations") or {}).get(RESTORED_UID_ANNOTATION) or meta["uid"])
+
+
 def belongs_to(body: dict[str, Any], stack: str) -> bool:
     labels = body.get("metadata", {}).get("labels") or {}
     ref = (body.get("spec", {}).get("stackRef") or {}).get("name")
@@ -73,7 +81,7 @@ def record_of(body: dict[str, Any], default_cpu: str, price_per_cpu_hour: float,
     kind, summary = source_summary(spec)
     failure = status.get("failure") or {}
     return JobRecord(
-        uid=meta["uid"],
+        uid=history_key(meta),
         name=meta["name"],
         namespace=meta.get("namespace", ""),
         token_id=labels.get(LABEL_TOKEN),
@@ -171,23 +179,27 @@ class Recorder:
         """Record now, or, while earlier states still wait for Postgres, queue behind them without blocking
         the watch (live events must keep flowing during an outage)."""
         if self.pending:
-            self.pending[body["metadata"]["uid"]] = body
+            self.pending[history_key(body["metadata"])] = body
             metrics.RECORDER_PENDING.set(len(self.pending))
         else:
             await self.record(body)
 
     async def record(self, body: dict[str, Any]) -> None:
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
+        key = rec.uid
         try:
             newly_finished = await self.history.upsert(rec)
+            if newly_finished is None:  # the annotated uid is another job's row: this one keeps its own
+                rec = rec.model_copy(update={"uid": body["metadata"]["uid"]})
+                newly_finished = await self.history.upsert(rec)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
             log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
             # setdefault: a newer state that arrived while this write was failing must not be replaced by it.
-            self.pending.setdefault(rec.uid, body)
+            self.pending.setdefault(key, body)
             metrics.RECORDER_PENDING.set(len(self.pending))
             return
-        if self.pending.get(rec.uid) is body:  # only what was written; a newer waiting state stays queued
-            del self.pending[rec.uid]
+        if self.pending.get(key) is body:  # only what was written; a newer waiting state stays queued
+            del self.pending[key]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
         self.on_change()
@@ -200,7 +212,7 @@ class Recorder:
             try:
                 for body in list(self.pending.values()):
                     await self.record(body)
-                    if body["metadata"]["uid"] in self.pending:
+                    if history_key(body["metadata"]) in self.pending:
                         break  # still down: wait before trying the rest
             except Exception:
                 log.exception("retrying deferred history writes failed")
