@@ -1,7 +1,7 @@
 """A lost namespace re-created from the objects backup: finished VideoJobs are adopted, never run again.
 
-The export runs the objects backup CronJob's own command (from the builder); the restore is
-`oma stack restore-objects`; the operator is the real one, watching both namespaces.
+The export is one run of the stack's objects backup CronJob, in the cluster (as a real local process, with the
+CronJob's ServiceAccount); the restore is `oma stack restore-objects`; the operator is the real one.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from lightkube import Client
 from lightkube.codecs import from_dict
 from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
 from lightkube.resources.authorization_v1 import SubjectAccessReview
-from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Event, PersistentVolume, PersistentVolumeClaim
 from lightkube.types import PatchType
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim
+from oma.devcluster.layout import PROCESS_TAINT_KEY
 from oma.k8s.resources import OmaStackResource, VideoJobResource
-from oma.models.omastack import OmaStack
 from oma.models.videojob import RESTORED_UID_ANNOTATION, RESTORING_ANNOTATION
-from oma.operator.omastack.builders.backups import objects_backup_command
 
 from ..conftest import wait_for
 from .conftest import get_vj, phase_is, videojob
@@ -58,6 +57,24 @@ def may(kube: Client, ns: str, user: str, verb: str, resource: str, group: str =
     return bool(kube.create(review).status.allowed)
 
 
+def run_cronjob_once(kube: Client, ns: str, name: str) -> Path:
+    """One run of the CronJob `name` on the process-backed node; the backups claim's directory afterwards."""
+    template = kube.get(CronJob, name, namespace=ns).spec.jobTemplate.to_dict()
+    pod = template["spec"]["template"]["spec"]
+    pod["nodeSelector"] = {PROCESS_TAINT_KEY: "true"}
+    pod["tolerations"] = [{"key": PROCESS_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"{name}-now"}, "spec": template["spec"]}
+    kube.create(from_dict(job), namespace=ns)
+
+    def outcome() -> str | None:
+        conds = kube.get(Job, f"{name}-now", namespace=ns).status.conditions or []
+        return next((c.type for c in conds if c.type in ("Complete", "Failed") and c.status == "True"), None)
+
+    assert wait_for(f"the {name} run to finish", outcome, timeout=120) == "Complete"
+    claim = kube.get(PersistentVolumeClaim, pod["volumes"][0]["persistentVolumeClaim"]["claimName"], namespace=ns)
+    return Path(kube.get(PersistentVolume, claim.spec.volumeName).spec.hostPath.path)
+
+
 def finished_and_running(kube: Client, src: str, stalling_server: str) -> dict[str, dict[str, Any]]:
     """A namespace's history: one job succeeded (a real encode), one failed, one still running."""
     kube.create(from_dict(claim("media")), namespace=src)
@@ -76,7 +93,6 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
     cluster: devcluster.ClusterInfo,
     make_namespace: Callable[[str], str],
     stalling_server: str,
-    tmp_path: Path,
 ) -> None:
     src, dst = make_namespace("objects-src"), make_namespace("objects-dst")
     site = {"apiVersion": "video.oma.ai/v1alpha1", "kind": "OmaStack", "metadata": {"name": "site"}}
@@ -93,12 +109,10 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
     assert not may(kube, src, user, "create", "videojobs")
     assert not may(kube, dst, user, "list", "videojobs")
 
-    # The backup, as the stack's CronJob runs it.
-    command = objects_backup_command(
-        OmaStack.model_validate(kube.get(OmaStackResource, "site", namespace=src).to_dict())
-    )
-    assert "wrote" in oma(cluster, *command[1:], BACKUP_DIR=str(tmp_path), KEEP="2")
-    [backup] = list((tmp_path / "objects").glob("*.yaml"))
+    # The backup, as the stack's CronJob runs it: its job template (command, env, ServiceAccount, claim) as a Job,
+    # like `kubectl create job --from=cronjob/...`, on the node that runs pods as real local processes.
+    backups_dir = run_cronjob_once(kube, src, "site-backup-objects")
+    [backup] = list((backups_dir / "objects").glob("*.yaml"))
     items = yaml.safe_load(backup.read_text())["items"]
     assert sorted((i["kind"], i["metadata"]["name"]) for i in items) == [
         ("OmaStack", "site"),
