@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import pytest
@@ -63,3 +64,15 @@ def test_only_unfinished_videojobs_are_held() -> None:
     assert restoring(body("1", held=True, status={"phase": "Running"})) is not None
     assert restoring(body("1", held=True, status={"phase": "Failed"})) is None
     assert restoring(body("1", held=False)) is None
+
+
+async def test_a_job_event_for_a_held_videojob_decides_nothing(controller: VideoJobController) -> None:
+    key = ("n", "v")
+    controller.observe_videojob("ADDED", body("1", held=True))
+    job = {"metadata": {"name": "v-encode", "namespace": "n", "labels": {"video.oma.ai/videojob": "v"}}}
+    controller.observe_job("ADDED", job)
+    assert key in controller.loop.dirty
+    # No API client here: deciding (a Job to create, a status to write) would fail on it, and the loop would
+    # back the key off.
+    await controller.reconcile_pass(controller.loop.take(0.0))
+    assert key not in controller.loop.backoff.waiting(time.monotonic())
