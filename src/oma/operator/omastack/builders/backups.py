@@ -1,4 +1,5 @@
-"""Backups: the dumps' claim and the CronJobs that write pg_dump and Redis RDB snapshots to it."""
+"""Backups: the dumps' claim and the CronJobs that write pg_dump, Redis RDB snapshots and the namespace's OmaStacks
+and VideoJobs (YAML, by `oma stack export-objects`) to it."""
 
 from __future__ import annotations
 
