@@ -144,6 +144,11 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
     assert before["done"]["status"]["outputs"], "the adopted job lost its outputs"
     assert kube.get(OmaStackResource, "site", namespace=dst).spec is not None
 
+    # Run again (an interrupted restore is simply repeated): nothing is created twice, nothing changes.
+    again = oma(cluster, "stack", "restore-objects", str(backup), "--namespace", dst)
+    assert "0 finished VideoJob(s) adopted, 0 unfinished VideoJob(s) created to run again, 4 already there" in again
+    assert get_vj(kube, dst, "done")["status"] == before["done"]["status"]
+
     # The hold only waits: the forged one says why it does not start, and runs once the annotation goes.
     wait_for("a RestoreHold Event for sneaky", lambda: "RestoreHold" in reasons(kube, dst, "sneaky"), timeout=30)
     assert not (get_vj(kube, dst, "sneaky").get("status") or {}).get("phase")
