@@ -208,7 +208,9 @@ async def _restore_finished(kube: Kube, manifest: dict[str, Any], status: dict[s
         if not held or (current.get("status") or {}).get("phase"):
             return "exists"
     await kube.patch_status(kinds.VIDEOJOB, name, status, namespace)
-    await kube.patch(kinds.VIDEOJOB, name, {"metadata": {"annotations": {RESTORING_ANNOTATION: None}}}, namespace)
+    # The release also (re)writes the planned annotations, which a held object an earlier run left may lack.
+    annotations = {**manifest["metadata"].get("annotations", {}), RESTORING_ANNOTATION: None}
+    await kube.patch(kinds.VIDEOJOB, name, {"metadata": {"annotations": annotations}}, namespace)
     return "adopted"
 
 

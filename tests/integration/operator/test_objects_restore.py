@@ -126,6 +126,12 @@ def test_a_lost_namespace_comes_back_with_finished_videojobs_adopted_not_rerun(
     sneaky["metadata"]["annotations"] = {RESTORING_ANNOTATION: "forged"}
     kube.create(from_dict(sneaky), namespace=dst)
 
+    # An earlier restore died after creating "done" held, before writing its status: this one finishes the job.
+    [done_item] = [i for i in items if i["metadata"]["name"] == "done"]
+    interrupted = {k: v for k, v in done_item.items() if k != "status"}
+    interrupted["metadata"] = {"name": "done", "annotations": {RESTORING_ANNOTATION: "an-earlier-run.yaml"}}
+    kube.create(from_dict(interrupted), namespace=dst)
+
     out = oma(cluster, "stack", "restore-objects", str(backup), "--namespace", dst)
     assert "1 OmaStack(s) created, 2 finished VideoJob(s) adopted, 1 unfinished VideoJob(s) created" in out
 
