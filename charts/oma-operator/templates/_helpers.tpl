@@ -73,8 +73,8 @@ OmaStack's Postgres Secret once and replaces it on rotation, but never gets, lis
 - apiGroups: [batch]
   resources: [jobs, cronjobs]
   verbs: [list, watch, create, patch, delete]
-# The workers' per-namespace identity and each stack dashboard's (ServiceAccount, Role, RoleBinding), applied
-# with server-side apply; the dashboard's are stack children, so also watched for drift and pruned.
+# The workers' per-namespace identity and each stack dashboard's and objects backup's (ServiceAccount, Role,
+# RoleBinding), applied with server-side apply; the stacks' are children, so also watched for drift and pruned.
 # Granting these Roles needs the operator to hold their rules itself: it does (see above).
 - apiGroups: [""]
   resources: [serviceaccounts]

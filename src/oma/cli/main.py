@@ -51,7 +51,7 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser(argv: list[str] | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oma", description="oma: declarative video processing on Kubernetes")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a VideoJob on this machine (no cluster); prints the output paths")
@@ -80,9 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     from oma.dashboard.cli import add_arguments as add_dashboard_arguments
 
     add_dashboard_arguments(d)
+    st = sub.add_parser("stack", help="operate on an OmaStack: restore its databases from a backup")
+    from oma.cli.stack import add_arguments as add_stack_arguments
+
+    add_stack_arguments(st)
     w = sub.add_parser("worker", help="(in a Job) run the VideoJob named by $OMA_VIDEOJOB_NAME")
     w.add_argument("--allow-private-inputs", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser(argv).parse_args(argv)
     if args.cmd == "run":
         return run(args)
     if args.cmd == "operator":
@@ -93,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         from oma.dashboard.cli import run as run_dashboard
 
         return run_dashboard(args)
+    if args.cmd == "stack":
+        from oma.cli.stack import run as run_stack
+
+        return run_stack(args)
     if args.cmd == "worker":
         from oma.worker.incluster import main as worker_main
 

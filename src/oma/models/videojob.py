@@ -16,6 +16,12 @@ from .common import _Model as _LaxModel
 
 KIND = "VideoJob"
 PLURAL = "videojobs"
+# While set, the operator leaves the VideoJob alone (no Job, no status write): `oma stack restore-objects` writes
+# a backed-up status through the status subresource in that window, then removes it (docs/backups.md).
+RESTORING_ANNOTATION = f"{GROUP}/restoring"
+# The uid a restored VideoJob had before: the dashboard keeps its history row under it, so a restore does not
+# record the job twice (the row from the Postgres dump and one under the new uid).
+RESTORED_UID_ANNOTATION = f"{GROUP}/restored-uid"
 
 
 class _Model(_LaxModel):

@@ -18,6 +18,7 @@ from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Event, PersistentVolumeClaim, Secret, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.resources.rbac_authorization_v1 import Role
 from lightkube.types import PatchType
 
 from oma.k8s.resources import OmaStackResource, PodMonitor, PrometheusRule, ServiceMonitor
@@ -128,7 +129,10 @@ def test_example_stack_is_ready_with_every_child(kube: Client, namespace: str, o
     assert sorted(peers) == ["backup-postgres", "dashboard"]
 
     cronjobs = {c.metadata.name: c for c in kube.list(CronJob, namespace=namespace)}
-    assert set(cronjobs) == {"oma-backup-postgres", "oma-backup-redis"}
+    assert set(cronjobs) == {"oma-backup-postgres", "oma-backup-redis", "oma-backup-objects"}
+    objects_pod = cronjobs["oma-backup-objects"].spec.jobTemplate.spec.template.spec
+    assert objects_pod.serviceAccountName == "oma-backup-objects"
+    assert kube.get(Role, "oma-backup-objects", namespace=namespace).rules[0].verbs == ["get", "list"]
     assert {c.spec.schedule for c in cronjobs.values()} == {"30 2 * * *"}
     script = cronjobs["oma-backup-postgres"].spec.jobTemplate.spec.template.spec.containers[0].command[-1]
     assert "pg_dump" in script

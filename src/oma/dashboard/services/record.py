@@ -19,6 +19,7 @@ import psycopg_pool
 
 from oma.k8s import kinds
 from oma.k8s.informer import Informer
+from oma.models.videojob import RESTORED_UID_ANNOTATION
 
 from .. import metrics
 from ..models import JobRecord
@@ -52,6 +53,12 @@ def source_summary(spec: dict[str, Any]) -> tuple[str, str]:
     return "unknown", ""
 
 
+def history_key(meta: dict[str, Any]) -> str:
+    """The row a VideoJob is recorded under: its uid, or for a VideoJob re-created from an objects backup the uid
+    it had before (`oma stack restore-objects` sets the annotation), so the restored history is not doubled."""
+    return str((meta.get("annotations") or {}).get(RESTORED_UID_ANNOTATION) or meta["uid"])
+
+
 def belongs_to(body: dict[str, Any], stack: str) -> bool:
     labels = body.get("metadata", {}).get("labels") or {}
     ref = (body.get("spec", {}).get("stackRef") or {}).get("name")
@@ -76,7 +83,7 @@ def record_of(body: dict[str, Any], default_cpu: str, price_per_cpu_hour: float,
     kind, summary = source_summary(spec)
     failure = status.get("failure") or {}
     return JobRecord(
-        uid=meta["uid"],
+        uid=history_key(meta),
         name=meta["name"],
         namespace=meta.get("namespace", ""),
         token_id=labels.get(LABEL_TOKEN),
@@ -159,7 +166,7 @@ class Recorder:
             return  # the tombstone of an object that went while no watch was open: nothing to show or record
         self.broadcaster.publish(body)
         if event_type != "DELETED" and belongs_to(body, self.stack):
-            self.pending[body["metadata"]["uid"]] = body
+            self.pending[history_key(body["metadata"])] = body
             metrics.RECORDER_PENDING.set(len(self.pending))
             self._wake.set()
 
@@ -181,13 +188,17 @@ class Recorder:
     async def record(self, body: dict[str, Any]) -> bool:
         """Write one state; False (and it stays pending) when Postgres cannot take it now."""
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
+        key = rec.uid
         try:
             newly_finished = await self.history.upsert(rec)
+            if newly_finished is None:  # the annotated uid is another job's row: this one keeps its own
+                rec = rec.model_copy(update={"uid": body["metadata"]["uid"]})
+                newly_finished = await self.history.upsert(rec)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
             log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
             return False
-        if self.pending.get(rec.uid) is body:  # only what was written; a newer state that arrived meanwhile stays
-            del self.pending[rec.uid]
+        if self.pending.get(key) is body:  # only what was written; a newer state that arrived meanwhile stays
+            del self.pending[key]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
         self.on_change()

@@ -15,12 +15,13 @@ from .database import Pool
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 COLUMNS = list(JobRecord.model_fields)
 # Only column names are interpolated (JobRecord's fields); every value is a bound parameter. A later sight
-# of a job overwrites everything but its key and creation time.
+# of a job overwrites everything but its key and creation time, and only a row of the same name: a key taken
+# from a restored VideoJob's annotation never overwrites another job's row.
 _UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("uid", "created_at"))
 UPSERT = (
     "WITH before AS (SELECT finished_at FROM jobs WHERE uid = %(uid)s) "  # noqa: S608
     f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(f'%({c})s' for c in COLUMNS)}) "
-    f"ON CONFLICT (uid) DO UPDATE SET {_UPDATES}, updated_at = now() "
+    f"ON CONFLICT (uid) DO UPDATE SET {_UPDATES}, updated_at = now() WHERE jobs.name = EXCLUDED.name "
     "RETURNING (SELECT finished_at FROM before) IS NULL AS newly_finished"
 ).encode()
 
@@ -45,15 +46,18 @@ class HistoryStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def upsert(self, record: JobRecord) -> bool:
+    async def upsert(self, record: JobRecord) -> bool | None:
         """Insert or update the row of `record.uid`; True when this write finished the job (it was not
-        finished before), so the cost is counted once however often a job is recorded."""
+        finished before), so the cost is counted once however often a job is recorded. None when that uid's
+        row belongs to a job of another name: nothing was written."""
         values: dict[str, Any] = record.model_dump()
         values["outputs"], values["spec"] = Jsonb(values["outputs"]), Jsonb(values["spec"])
         async with self.pool.connection() as conn:
             cur = await conn.execute(UPSERT, values)
             row = await cur.fetchone()
-        return bool(row and row["newly_finished"] and record.finished_at is not None)
+        if row is None:
+            return None
+        return bool(row["newly_finished"] and record.finished_at is not None)
 
     async def get(self, name: str) -> dict[str, Any] | None:
         async with self.pool.connection() as conn:

@@ -83,14 +83,15 @@ def backups_condition(stack: OmaStack, managed: Mapping[tuple[str, str], str]) -
         return Cond("BackupsScheduled", False, "Disabled", "spec.backups.enabled is false")
     if spec.suspend:
         return Cond("BackupsScheduled", False, "Suspended", "spec.backups.suspend is true: no backup runs")
-    missing = [c for c in (n.backup_postgres, n.backup_redis) if ("CronJob", c) not in managed]
+    missing = [c for c in (n.backup_postgres, n.backup_redis, n.backup_objects) if ("CronJob", c) not in managed]
     if missing:
         return Cond("BackupsScheduled", False, "Creating", f"waiting for CronJob(s) {', '.join(missing)}")
     return Cond(
         "BackupsScheduled",
         True,
         "Scheduled",
-        f"pg_dump and Redis RDB snapshots on '{spec.schedule}' to PVC {backups_claim_name(stack)}, "
+        f"pg_dump, Redis RDB snapshots and the namespace's OmaStacks and VideoJobs (YAML) on '{spec.schedule}' "
+        f"to PVC {backups_claim_name(stack)}, "
         f"keeping {spec.retention} of each",
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oma.models.omastack import WorkerDefaultsSpec
-from oma.models.videojob import VideoJob
+from oma.models.videojob import RESTORING_ANNOTATION, VideoJob
 
 Key = tuple[str, str]  # (namespace, name)
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
@@ -29,6 +29,14 @@ def slim(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": body.get("spec"),
         "status": body.get("status"),
     }
+
+
+def restoring(body: Mapping[str, Any]) -> str | None:
+    """The restore a VideoJob is held for (the annotation's value), if it is held and not finished."""
+    held = (body["metadata"].get("annotations") or {}).get(RESTORING_ANNOTATION)
+    if held is None or (body.get("status") or {}).get("phase") in TERMINAL:
+        return None
+    return held or "(no backup named)"
 
 
 def stack_scope(namespace: str, stack: str) -> str:
@@ -82,6 +90,7 @@ class Entry:
     summary: Summary | None
     first_seen: float = field(default_factory=time.monotonic)
     written: str | None = None  # the resourceVersion our last status write produced: its echo is no news
+    held: bool = False  # held for a restore: never decided for, until the annotation goes
 
     @property
     def vj(self) -> VideoJob | None:
@@ -100,6 +109,13 @@ class Entry:
         identity = {"metadata": {k: meta[k] for k in ("name", "namespace", "uid") if k in meta}}
         summary = Summary(phase, 0, "", meta.get("uid", ""), False, False, None, ns)
         return cls(identity, None, summary)
+
+    @classmethod
+    def on_hold(cls, body: Mapping[str, Any], first_seen: float) -> Entry:
+        """A VideoJob held for a restore: kept (it exists) but not active, so nothing admits or decides for it."""
+        meta = body["metadata"]
+        identity = {"metadata": {k: meta[k] for k in ("name", "namespace", "uid") if k in meta}}
+        return cls(identity, None, None, first_seen, held=True)
 
 
 def with_status(body: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from oma.k8s import ApiFailure, Kube, kinds
 from oma.models.omastack import WorkerDefaultsSpec
-from oma.models.videojob import VideoJob
+from oma.models.videojob import RESTORING_ANNOTATION, VideoJob
 
 from ..common import clock
 from ..common.events import EventPoster
@@ -27,7 +27,7 @@ from ..common.loop import ReconcileLoop
 from ..monitoring import metrics
 from . import admission, builders
 from .builders import WorkerDefaults, worker_defaults
-from .cache import TERMINAL, Entry, Key, slim, stack_of, stack_scope, summarize, with_status
+from .cache import TERMINAL, Entry, Key, restoring, slim, stack_of, stack_scope, summarize, with_status
 from .decide import JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,16 @@ class VideoJobController:
             return  # the echo of our own status write, already applied to what we keep
         elif (phase := (body.get("status") or {}).get("phase")) in TERMINAL:
             # Finished for good: nothing will ever be decided for it again, so it is neither parsed nor woken.
+            if old is not None and old.held:
+                self.events.post(dict(body), "Adopted", f"restored as {phase}; it is not run again")
             self._track(key, Entry.done(body, phase))
+            return
+        elif (backup := restoring(body)) is not None:
+            # Being restored: its status is about to be written by the restore; acting now would run it again.
+            if old is None or not old.held:
+                message = f"held by {RESTORING_ANNOTATION}={backup}: no Job until the annotation is removed"
+                self.events.post(dict(body), "RestoreHold", message)
+            self._track(key, Entry.on_hold(body, old.first_seen if old else time.monotonic()))
             return
         else:
             raw = slim(body)
@@ -238,8 +247,8 @@ class VideoJobController:
             await self.loop.guarded(key, self._reconcile_entry(key, entry, slot))
 
     async def _reconcile_entry(self, key: Key, entry: Entry, slot: QueueSlot | None) -> None:
-        if entry.finished:
-            return  # a late event of its Job (completion, TTL deletion) changes nothing any more
+        if entry.finished or entry.held:
+            return  # a late event of its Job (completion, TTL deletion) changes nothing any more; or held
         vj = entry.vj
         if vj is None:
             patch = invalid_spec_status(entry.body.get("status") or {}, entry.error or "", clock.now())

@@ -58,8 +58,8 @@ def test_backups_condition_says_why_nothing_is_scheduled() -> None:
     assert backups_condition(stack(backups={"suspend": True}), {}).reason == "Suspended"
     waiting = backups_condition(stack(), {("CronJob", "s-backup-postgres"): "batch/v1"})
     assert (waiting.ok, waiting.reason) == (False, "Creating") and "s-backup-redis" in waiting.message
-    both = {("CronJob", "s-backup-postgres"): "batch/v1", ("CronJob", "s-backup-redis"): "batch/v1"}
-    assert backups_condition(stack(), both).ok
+    every = {("CronJob", f"s-backup-{c}"): "batch/v1" for c in ("postgres", "redis", "objects")}
+    assert backups_condition(stack(), every).ok
 
 
 def test_a_status_nobody_would_see_change_is_not_written() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from oma.models.omastack import OmaStack
 
-from .backups import backups_claim_name, build_backup_cronjobs, build_backups_claim
+from .backups import backups_claim_name, build_backup_cronjobs, build_backup_objects_rbac, build_backups_claim
 from .common import POSTGRES_PORT, REDIS_PORT, Manifest, Names
 from .dashboard import (
     build_dashboard_deployment,
@@ -22,6 +22,7 @@ from .monitoring import build_grafana_dashboards, build_monitors
 from .network import build_network_policies
 from .postgres import build_credentials_secret, build_postgres_service, build_postgres_statefulset
 from .redis import build_redis_config, build_redis_service, build_redis_statefulset
+from .restore import build_restore_job, restore_job_name
 
 
 def build_children(stack: OmaStack) -> list[Manifest]:
@@ -41,6 +42,7 @@ def build_children(stack: OmaStack) -> list[Manifest]:
         build_dashboard_ingress(stack),
         *build_network_policies(stack),
         build_backups_claim(stack),
+        *build_backup_objects_rbac(stack),
         *build_backup_cronjobs(stack),
         build_grafana_dashboards(stack),
     ]
@@ -65,6 +67,7 @@ __all__ = [
     "Names",
     "backups_claim_name",
     "build_backup_cronjobs",
+    "build_backup_objects_rbac",
     "build_backups_claim",
     "build_children",
     "build_credentials_secret",
@@ -80,5 +83,7 @@ __all__ = [
     "build_redis_config",
     "build_redis_service",
     "build_redis_statefulset",
+    "build_restore_job",
     "endpoints",
+    "restore_job_name",
 ]

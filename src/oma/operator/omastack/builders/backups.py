@@ -1,9 +1,12 @@
-"""Backups: the dumps' claim and the CronJobs that write pg_dump and Redis RDB snapshots to it."""
+"""Backups: the dumps' claim and the CronJobs that write pg_dump, Redis RDB snapshots and the namespace's OmaStacks
+and VideoJobs (YAML, by `oma stack export-objects`) to it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from oma.models import omastack, videojob
+from oma.models.common import GROUP
 from oma.models.omastack import OmaStack
 
 from ...common.podsecurity import restricted_container
@@ -64,12 +67,38 @@ echo "wrote $DIR/$ts.$EXT"
 """
 
 
-def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any]) -> Manifest:
+def _pod(stack: OmaStack, container: dict[str, Any], service_account: str | None) -> dict[str, Any]:
+    # Every backup pod runs as the data uid, so the claim's files keep one owner (fsGroup never flips).
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": service_account is not None,
+        "securityContext": pod_security(DATA_UID),
+        "containers": [container],
+        "volumes": [
+            {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if service_account:
+        pod["serviceAccountName"] = service_account
+    return pod
+
+
+def _cronjob(
+    stack: OmaStack,
+    name: str,
+    component: str,
+    image: str,
+    command: list[str],
+    env: list[Any],
+    service_account: str | None = None,
+) -> Manifest:
     b = stack.spec.backups
     container = {
         "name": "backup",
         "image": image,
-        "command": ["sh", "-c", script],
+        "command": command,
         "env": [*env, {"name": "KEEP", "value": str(b.retention)}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": restricted_container(),
@@ -89,17 +118,7 @@ def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str
                 "activeDeadlineSeconds": 6 * 3600,
                 "template": {
                     "metadata": {"labels": labels(stack, component, "oma-backup")},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "enableServiceLinks": False,
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(DATA_UID),
-                        "containers": [container],
-                        "volumes": [
-                            {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
-                    },
+                    "spec": _pod(stack, container, service_account),
                 },
             },
         },
@@ -114,23 +133,69 @@ def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str
     }
 
 
-def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
-    if not stack.spec.backups.enabled:
-        return []
-    n = Names(stack.metadata.name)
-    ns = stack.metadata.namespace
-    pg_env = [
+def postgres_env(stack: OmaStack) -> list[dict[str, Any]]:
+    """libpq's variables for the stack's Postgres, credentials from its Secret (backup and restore jobs)."""
+    n, ns = Names(stack.metadata.name), stack.metadata.namespace
+    return [
         {"name": "PGHOST", "value": f"{n.postgres}.{ns}.svc"},
         {"name": "PGPORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "PGUSER", "username"),
         secret_env(stack, "PGPASSWORD", "password"),
         secret_env(stack, "PGDATABASE", "database"),
     ]
-    redis_env = [
+
+
+def redis_env(stack: OmaStack) -> list[dict[str, Any]]:
+    n, ns = Names(stack.metadata.name), stack.metadata.namespace
+    return [
         {"name": "REDIS_HOST", "value": f"{n.redis}.{ns}.svc"},
         {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
     ]
+
+
+def build_backup_objects_rbac(stack: OmaStack) -> list[Manifest]:
+    """The objects backup's identity: read this namespace's OmaStacks and VideoJobs; nothing else (no Secrets)."""
+    if not stack.spec.backups.enabled:
+        return []
+    n = Names(stack.metadata.name)
+    meta = child_meta(stack, n.backup_objects, "backup-objects", "oma-backup")
+    rbac = "rbac.authorization.k8s.io/v1"
+    rule = {"apiGroups": [GROUP], "resources": [omastack.PLURAL, videojob.PLURAL], "verbs": ["get", "list"]}
     return [
-        _cronjob(stack, n.backup_postgres, "backup-postgres", stack.spec.postgres.image_ref(), _POSTGRES_DUMP, pg_env),
-        _cronjob(stack, n.backup_redis, "backup-redis", stack.spec.redis.image, _REDIS_SNAPSHOT, redis_env),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta, "automountServiceAccountToken": False},
+        {"apiVersion": rbac, "kind": "Role", "metadata": meta, "rules": [rule]},
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": n.backup_objects},
+            "subjects": [{"kind": "ServiceAccount", "name": n.backup_objects, "namespace": stack.metadata.namespace}],
+        },
+    ]
+
+
+def objects_backup_command(stack: OmaStack) -> list[str]:
+    """`oma stack export-objects` into $BACKUP_DIR/objects, keeping $KEEP files (the CronJob's env)."""
+    return ["oma", "stack", "export-objects", "--namespace", stack.metadata.namespace]
+
+
+def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
+    if not stack.spec.backups.enabled:
+        return []
+    n = Names(stack.metadata.name)
+    pg_image, redis_image = stack.spec.postgres.image_ref(), stack.spec.redis.image
+    shell = ["sh", "-c"]
+    return [
+        _cronjob(stack, n.backup_postgres, "backup-postgres", pg_image, [*shell, _POSTGRES_DUMP], postgres_env(stack)),
+        _cronjob(stack, n.backup_redis, "backup-redis", redis_image, [*shell, _REDIS_SNAPSHOT], redis_env(stack)),
+        # The dashboard image carries the oma CLI (and Python): the one image of the stack that can read the API.
+        _cronjob(
+            stack,
+            n.backup_objects,
+            "backup-objects",
+            stack.spec.dashboard.image,
+            objects_backup_command(stack),
+            [{"name": "BACKUP_DIR", "value": "/backups"}],
+            service_account=n.backup_objects,
+        ),
     ]

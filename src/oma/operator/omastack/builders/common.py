@@ -60,6 +60,10 @@ class Names:
         return f"{self.stack}-backup-redis"
 
     @property
+    def backup_objects(self) -> str:
+        return f"{self.stack}-backup-objects"
+
+    @property
     def backups_claim(self) -> str:
         return f"{self.stack}-backups"
 

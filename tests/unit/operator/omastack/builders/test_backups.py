@@ -28,3 +28,18 @@ def test_backup_scripts_are_valid_shell() -> None:
     hook = postgres["lifecycle"]["postStart"]["exec"]["command"][-1]
     assert subprocess.run(["sh", "-n", "-c", hook], check=False).returncode == 0
     assert "$POSTGRES_PASSWORD" in hook and "ALTER ROLE" in hook
+
+
+def test_the_objects_backup_reads_videojobs_and_stacks_only_with_its_own_identity() -> None:
+    kinds = by_kind(b.build_children(stack()))
+    role = kinds[("Role", "s-backup-objects")]
+    assert role["rules"] == [
+        {"apiGroups": ["video.oma.ai"], "resources": ["omastacks", "videojobs"], "verbs": ["get", "list"]}
+    ]
+    pod = kinds[("CronJob", "s-backup-objects")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "s-backup-objects" and pod["automountServiceAccountToken"] is True
+    container = pod["containers"][0]
+    assert container["command"] == ["oma", "stack", "export-objects", "--namespace", "ns"]
+    assert container["image"] == stack().spec.dashboard.image
+    assert pod["securityContext"]["runAsUser"] == 999  # the claim's files keep the data uid as owner
+    assert not b.build_backup_objects_rbac(stack(backups={"enabled": False}))

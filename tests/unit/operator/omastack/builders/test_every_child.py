@@ -31,6 +31,10 @@ def test_children_are_deterministic_owned_and_labelled() -> None:
         ("PersistentVolumeClaim", "s-backups"),
         ("CronJob", "s-backup-postgres"),
         ("CronJob", "s-backup-redis"),
+        ("CronJob", "s-backup-objects"),
+        ("ServiceAccount", "s-backup-objects"),
+        ("Role", "s-backup-objects"),
+        ("RoleBinding", "s-backup-objects"),
         ("ConfigMap", "s-grafana-dashboards"),
         ("ServiceAccount", "s-dashboard"),
         ("Role", "s-dashboard"),
@@ -47,8 +51,9 @@ def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
             continue
         pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]
-        # Only the dashboard talks to the API (it creates and watches VideoJobs); no other pod gets a token.
-        assert pod["automountServiceAccountToken"] is (m["metadata"]["name"] == "s-dashboard")
+        # Only the dashboard (it creates and watches VideoJobs) and the objects backup (it lists them) talk to the
+        # API; no other pod gets a token.
+        assert pod["automountServiceAccountToken"] is (m["metadata"]["name"] in ("s-dashboard", "s-backup-objects"))
         for c in pod["containers"]:
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}

@@ -1,0 +1,89 @@
+"""History across a namespace restore: a re-created VideoJob keeps its old row (no second row, no second cost),
+and the annotation that names the old row cannot take over another job's. Real Postgres, the real recorder."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from oma.dashboard.services.record import Recorder
+from oma.dashboard.stores.database import Pool, migrate, open_pool
+from oma.dashboard.stores.history import HistoryStore
+from oma.devservices import LocalPostgres
+from oma.models.videojob import RESTORED_UID_ANNOTATION
+
+pytestmark = pytest.mark.services
+
+FINISHED: dict[str, Any] = {
+    "metadata": {
+        "name": "clip",
+        "namespace": "media",
+        "uid": "u-old",
+        "creationTimestamp": "2026-11-20T11:00:00Z",
+        "labels": {"video.oma.ai/token": "t1"},
+    },
+    "spec": {"inputs": [{"titleCard": {"text": "Hello"}}]},
+    "status": {
+        "phase": "Succeeded",
+        "startTime": "2026-11-20T11:00:05Z",
+        "completionTime": "2026-11-20T11:00:35Z",
+        "progress": {"encodeSeconds": 3600},
+    },
+}
+
+
+def restored(name: str, uid: str, old_uid: str) -> dict[str, Any]:
+    body = copy.deepcopy(FINISHED)
+    body["metadata"].update(name=name, uid=uid, namespace="media-restored", creationTimestamp="2026-11-26T09:00:00Z")
+    body["metadata"]["annotations"] = {RESTORED_UID_ANNOTATION: old_uid}
+    return body
+
+
+@pytest.fixture
+async def pool(postgres_db: LocalPostgres) -> AsyncIterator[Pool]:
+    info = make_conninfo(
+        host="127.0.0.1", port=postgres_db.port, dbname=postgres_db.database, user="oma", password=postgres_db.password
+    )
+    p = await open_pool(info, 2)
+    await p.wait(timeout=30)
+    async with p.connection() as conn:
+        await migrate(conn)
+    yield p
+    await p.close()
+
+
+async def rows(pool: Pool) -> list[tuple[str, str, str]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT uid, name, namespace FROM jobs ORDER BY uid")
+        return [(r["uid"], r["name"], r["namespace"]) for r in await cur.fetchall()]
+
+
+async def test_a_restored_videojob_keeps_its_history_row_and_its_cost_counts_once(pool: Pool) -> None:
+    history = HistoryStore(pool)
+    recorder = Recorder(None, history, None, "s", "1", 0.05)  # type: ignore[arg-type]  # record() uses neither
+    await recorder.record(copy.deepcopy(FINISHED))
+    since = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    spent = await history.spent_since("t1", since)
+    assert spent == Decimal("0.05")
+
+    await recorder.record(restored("clip", "u-new", "u-old"))
+    assert await rows(pool) == [("u-old", "clip", "media-restored")]
+    assert await history.spent_since("t1", since) == spent
+
+    # Restored before the Postgres dump is back: recorded under the old uid, which the dump's row then replaces.
+    await recorder.record(restored("intro", "u-new-2", "u-gone"))
+    assert ("u-gone", "intro", "media-restored") in await rows(pool)
+
+
+async def test_the_annotation_cannot_take_over_another_jobs_row(pool: Pool) -> None:
+    recorder = Recorder(None, HistoryStore(pool), None, "s", "1", 0.05)  # type: ignore[arg-type]
+    await recorder.record(copy.deepcopy(FINISHED))
+    await recorder.record(restored("impostor", "u-x", "u-old"))
+    assert await rows(pool) == [("u-old", "clip", "media"), ("u-x", "impostor", "media-restored")]
+    assert not recorder.pending
