@@ -152,12 +152,12 @@ class Recorder:
         self.stack, self.default_cpu, self.price = stack, default_cpu, price_per_cpu_hour
         self.pending: dict[str, dict[str, Any]] = {}  # uid -> newest state not yet written
         self._wake = asyncio.Event()
-        self.informer = Informer(videojobs.kube, kinds.VIDEOJOB, self.handle, videojobs.namespace)
 
     async def run(self) -> None:
+        informer = Informer(self.videojobs.kube, kinds.VIDEOJOB, self.handle, self.videojobs.namespace)
         writer = asyncio.create_task(self._write_forever())
         try:
-            await self.informer.run()
+            await informer.run()
         finally:
             writer.cancel()
 
