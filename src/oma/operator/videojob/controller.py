@@ -191,7 +191,9 @@ class VideoJobController:
                 # Positions move for everyone in a scope when anything in it changes.
                 dirty.update(w.key for w in waiting)
         metrics.set_queue_depths(depths)
-        due = [k for k in dirty if k in self.videojobs and k not in waiting_retry]
+        # Those without a Job first: the semaphore is fair, so in a burst new work starts before the status
+        # writes of work already running (which the user sees a moment later, and nothing waits on).
+        due = sorted((k for k in dirty if k in self.videojobs and k not in waiting_retry), key=self.jobs.__contains__)
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in due))
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
