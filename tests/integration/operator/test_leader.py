@@ -13,8 +13,9 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 from lightkube import Client
 from lightkube.codecs import from_dict
@@ -32,6 +33,7 @@ from .conftest import videojob
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.usefixtures("no_session_operators", "media_pvc")]
 
 FULL = os.environ.get("OMA_CHAOS") == "full"
+T = TypeVar("T")
 LEASE = "oma-chaos"
 # Short timings keep the tests quick; the same code runs with client-go's 15/10/2 s in production.
 DURATION, RENEW, RETRY = 8.0, 6.0, 1.0
@@ -149,7 +151,7 @@ def outage(
     Returns (seconds from the stop's start until /readyz reported the outage, seconds from the component's
     return to leading again)."""
     state = Path(devcluster.default_state_dir())
-    wait_for("a job to be running", lambda: any_running(kube, ns, names), 60)
+    wait_for("a job to be running", until_answered(lambda: any_running(kube, ns, names)), 60)
     pid = op.proc.pid if op.proc else None
     stopping = time.monotonic()
     devcluster.stop_component(component, state)  # returns once the process is gone (after its graceful drain)
@@ -176,9 +178,24 @@ def any_running(kube: Client, ns: str, names: list[str]) -> bool:
     return "Running" in phases
 
 
-# In make chaos only for now: in a clean-clone CI run under load the apiserver case failed once (it passed in
-# every other run); until that is understood it must not gate every submission.
-@pytest.mark.skipif(not FULL, reason="apiserver/etcd outages run in make chaos (OMA_CHAOS=full)")
+def until_answered(probe: Callable[[], T]) -> Callable[[], T | None]:
+    """`probe`, with the apiserver's answers while it comes back (429, 5xx such as "storage is (re)initializing",
+    a refused connection) read as "not yet": after an outage the test's own client meets them too (the one CI
+    failure of this test was exactly that, not the operator)."""
+
+    def probe_once() -> T | None:
+        try:
+            return probe()
+        except ApiError as e:
+            if e.status.code is not None and (e.status.code == 429 or e.status.code >= 500):
+                return None
+            raise
+        except httpx.TransportError:
+            return None
+
+    return probe_once
+
+
 @pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
 def test_an_outage_is_reported_and_survived_without_a_restart(
     kube: Client, namespace: str, operators: Callable[[int], list[OperatorProcess]], component: str
@@ -187,7 +204,7 @@ def test_an_outage_is_reported_and_survived_without_a_restart(
     wait_for("the operator to lead", lambda: holder(kube, namespace, [op]), 30)
     names = create_jobs(kube, namespace, 30 if FULL else 8, component.split("-")[-1])
     noticed, recovered = outage(kube, component, namespace, op, names, 10.0)
-    vjs = wait_for("every VideoJob to succeed", lambda: all_succeeded(kube, namespace, names), 180)
+    vjs = wait_for("every VideoJob to succeed", until_answered(lambda: all_succeeded(kube, namespace, names)), 180)
     assert_ran_once(kube, namespace, vjs)
     print(
         f"\nchaos: {component} down 10s: reported {noticed:.1f}s after the stop began, "
