@@ -24,10 +24,11 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 from lightkube import AsyncClient, Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
@@ -69,9 +70,27 @@ async def create_all(client: AsyncClient, objs: list[dict[str, Any]], namespace:
 
     async def one(obj: dict[str, Any]) -> None:
         async with sem:
-            await client.create(from_dict(obj), namespace=namespace)
+            await patiently(lambda: client.create(from_dict(obj), namespace=namespace), conflict_ok=True)
 
     await asyncio.gather(*(one(o) for o in objs))
+
+
+async def patiently(call: Callable[[], Awaitable[Any]], conflict_ok: bool = False) -> Any:
+    """One write of a long setup phase, again after a timeout or a 429/5xx: writing 50,000 objects on a busy
+    machine meets a few, and losing half an hour of setup to one of them helps nobody."""
+    for attempt in range(6):
+        try:
+            return await call()
+        except ApiError as e:
+            if conflict_ok and e.status.code == 409:
+                return None  # created by an attempt whose answer was lost
+            if attempt == 5 or (e.status.code or 0) < 429:
+                raise
+        except httpx.TransportError:
+            if attempt == 5:
+                raise
+        await asyncio.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 def make_namespace(kube: Client, prefix: str, limit: int) -> str:
@@ -236,8 +255,10 @@ async def write_history(client: AsyncClient, ns: str, count: int) -> dict[str, s
 
     async def finish(name: str) -> None:
         async with sem:
-            obj = await client.patch(
-                VideoJobResource.Status, name, {"status": FINISHED_STATUS}, namespace=ns, patch_type=PatchType.MERGE
+            obj = await patiently(
+                lambda: client.patch(
+                    VideoJobResource.Status, name, {"status": FINISHED_STATUS}, namespace=ns, patch_type=PatchType.MERGE
+                )
             )
             versions[name] = obj.metadata.resourceVersion
 
