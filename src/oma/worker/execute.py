@@ -74,7 +74,7 @@ def _check_colors(spec: VideoJobSpec) -> None:
                 )
 
 
-def _resolve_sources(
+def resolve_sources(
     spec: VideoJobSpec, volumes: Volumes, allow_private: bool, allowed: tuple[str, ...]
 ) -> list[planner.Source]:
     _check_colors(spec)
@@ -447,7 +447,7 @@ def execute(
 ) -> list[OutputFile]:
     """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
-    sources = _resolve_sources(spec, volumes, allow_private, allowed_networks)
+    sources = resolve_sources(spec, volumes, allow_private, allowed_networks)
     _check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])
