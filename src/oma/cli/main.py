@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     add_dashboard_arguments(d)
     w = sub.add_parser("worker", help="(in a Job) run the VideoJob named by $OMA_VIDEOJOB_NAME")
     w.add_argument("--allow-private-inputs", action="store_true")
+    w.add_argument(
+        "--step",
+        choices=["encode", "plan", "chunk", "stitch"],
+        default="encode",
+        help="with spec.parallelism: plan the split, encode chunk $JOB_COMPLETION_INDEX, or stitch",
+    )
     args = p.parse_args(argv)
     if args.cmd == "run":
         return run(args)
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "worker":
         from oma.worker.incluster import main as worker_main
 
-        return worker_main(args.allow_private_inputs)
+        return worker_main(args.allow_private_inputs, args.step)
     return 2
 
 

@@ -336,7 +336,7 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
     return result
 
 
-def _check_writable(dest: Path) -> None:
+def check_writable(dest: Path) -> None:
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest, prefix=".oma-write-check-"):
@@ -448,7 +448,7 @@ def execute(
     """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
     sources = resolve_sources(spec, volumes, allow_private, allowed_networks)
-    _check_writable(dest)
+    check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])
         _prepare_partials(p.outputs)

@@ -26,13 +26,13 @@ from .execute import (
     Reporter,
     Volumes,
     _check_plan,
-    _check_writable,
     _done,
     _ffmpeg_once,
     _prepare_partials,
     _remove_partials,
     _run_ffmpeg,
     _verify_and_publish,
+    check_writable,
     execute,
     resolve_sources,
 )
@@ -57,6 +57,11 @@ def _shell_plan(spec: VideoJobSpec, sources: list[planner.Source]) -> planner.Pl
         expected_seconds=planner.expected_seconds(spec, sources),
         fps=planner.joined_format(spec, sources)[2],
     )
+
+
+def check_budget(spec: VideoJobSpec, sources: list[planner.Source]) -> None:
+    """The job's totals against spec.limits, as a single encode checks them, before any chunk runs."""
+    _check_plan(spec, sources, _shell_plan(spec, sources))
 
 
 def plan(
@@ -238,7 +243,7 @@ def execute_parallel(
     s = plan(spec, sources, parallelism, min_chunk_seconds)
     if len(s.chunks) < 2:
         return execute(spec, dest, volumes, reporter, allow_private, allowed_networks)
-    _check_writable(dest)
+    check_writable(dest)
     shell = _shell_plan(spec, sources)
     _check_plan(spec, sources, shell)
     run_id = uuid.uuid4().hex[:12]
