@@ -166,13 +166,10 @@ def _chunk(vj: VideoJob, dest: Path, volumes: Volumes, reporter: StatusReporter,
     split = _split(vj)
     if not 0 <= index < len(split.chunks):
         raise WorkerError(Exit.INVALID_SPEC, "SplitMissing", f"chunk index {index} is not in status.split")
-    try:
-        sources = resolve_sources(vj.spec, volumes, *allowed)
-        seconds = planner.expected_seconds(vj.spec, sources)
-        work = parallel.split_dir(dest, vj.metadata.uid or vj.metadata.name)
-        parallel.encode_chunk(vj.spec, sources[0], split, index, work, reporter, seconds)
-    except WorkerError as e:
-        raise WorkerError(e.code, e.reason, f"chunk {index}: {e.message}") from e
+    sources = resolve_sources(vj.spec, volumes, *allowed)
+    seconds = planner.expected_seconds(vj.spec, sources)
+    work = parallel.split_dir(dest, vj.metadata.uid or vj.metadata.name)
+    parallel.encode_chunk(vj.spec, sources[0], split, index, work, reporter, seconds)
     reporter.progress(Progress(phase="Done", percent=100))
     return 0
 

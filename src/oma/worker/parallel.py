@@ -47,7 +47,9 @@ def split_dir(dest: Path, run_id: str) -> Path:
 
 
 def chunk_dir(work: Path, index: int) -> Path:
-    return work / f"chunk-{index:04d}"
+    """A chunk's finished files. Each chunk has a directory of its own (`chunk-NNNN/`, with its attempts'
+    partials beside `done/`), so one chunk's trouble with the destination is that chunk's failure alone."""
+    return work / f"chunk-{index:04d}" / "done"
 
 
 def _shell_plan(spec: VideoJobSpec, sources: list[planner.Source]) -> planner.Plan:
@@ -122,32 +124,43 @@ def encode_chunk(
     total_seconds: float,
     threads: int | None = None,
 ) -> None:
-    """Encode chunk `index` for every rendition into `chunk_dir(work, index)`, replacing an earlier attempt's."""
+    """Encode chunk `index` for every rendition into `chunk_dir(work, index)`, replacing an earlier attempt's.
+    A failure names the chunk ("chunk 2: ..."), so the VideoJob's status says which one failed."""
+    try:
+        _encode_chunk(spec, src, s, index, work, reporter, total_seconds, threads)
+    except WorkerError as e:
+        raise WorkerError(e.code, e.reason, f"chunk {index}: {e.message}") from e
+
+
+def _encode_chunk(
+    spec: VideoJobSpec,
+    src: planner.Source,
+    s: SplitPlan,
+    index: int,
+    work: Path,
+    reporter: Reporter,
+    total_seconds: float,
+    threads: int | None,
+) -> None:
     chunk = s.chunks[index]
     final = chunk_dir(work, index)
-    partial = work / f".chunk-{index:04d}.{uuid.uuid4().hex[:12]}.partial"
+    partial = final.parent / f".partial-{uuid.uuid4().hex[:12]}"
     try:
         partial.mkdir(parents=True)
     except OSError as e:
-        raise WorkerError(
-            Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"chunk {index}: {partial.parent}: {e.strerror}"
-        ) from e
+        raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{final.parent}: {e.strerror}") from e
     try:
         seconds = chunk_seconds(s, index, total_seconds)
         fps = chunk.frames / seconds
-        watch = budget.Watch(
-            spec.limits, budget.estimate(spec, seconds, fps).frames_per_second, [partial], time.monotonic()
-        )
-        tracker = ProgressTracker(seconds)
-        _run_ffmpeg(split.chunk_argv(spec, src, chunk, partial, threads), tracker, reporter, watch)
+        frames_per_second = budget.estimate(spec, seconds, fps).frames_per_second
+        watch = budget.Watch(spec.limits, frames_per_second, [partial], time.monotonic())
+        _run_ffmpeg(split.chunk_argv(spec, src, chunk, partial, threads), ProgressTracker(seconds), reporter, watch)
         for o in split.chunk_outputs(spec):
             n, increasing = _count_packets(partial / f"{o.key}.mp4")
             if n != chunk.frames or not increasing:
+                problem = f"{o.key}: {n} frames, {chunk.frames} planned"
                 raise WorkerError(
-                    Exit.VERIFY_FAILED,
-                    "OutputInvalid",
-                    f"chunk {index} ({o.key}): {n} frames, {chunk.frames} planned"
-                    + ("" if increasing else ", timestamps not increasing"),
+                    Exit.VERIFY_FAILED, "OutputInvalid", problem + ("" if increasing else ", timestamps not increasing")
                 )
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)

@@ -41,6 +41,7 @@ class JobState:
     step: str = "encode"  # plan, chunks and stitch with spec.parallelism > 1 (builders.STEP_RANK)
     completions: int = 1
     failed_indexes: str = ""  # an Indexed Job's status.failedIndexes, e.g. "1,3-5"
+    failing: bool = False  # FailureTarget: the Job controller is stopping the pods before it says Failed
 
     @property
     def finished(self) -> bool:
@@ -64,6 +65,8 @@ class JobState:
     def chunk_counts(self) -> dict[str, int]:
         """status.chunks from the chunks' Indexed Job."""
         failed = self.failed_index_count
+        if self.failure is not None and self.failure[0] == "PodFailurePolicy" and self.failed > failed:
+            failed += 1  # the chunk whose permanent exit code failed the Job: not retried, failed for good
         return {
             "count": self.completions,
             "succeeded": self.succeeded,
@@ -89,6 +92,7 @@ class JobState:
             step=(body["metadata"].get("labels") or {}).get(LABEL_STEP, "encode"),
             completions=int((body.get("spec") or {}).get("completions") or 1),
             failed_indexes=str(status.get("failedIndexes") or ""),
+            failing="FailureTarget" in conds,
         )
 
 
@@ -169,7 +173,9 @@ def _from_finished_job(vj: VideoJob, job: JobState, now: str) -> _Next:
         # The worker's own account (reason and ffmpeg's last line) beats what the Job controller knows.
         failure = worker_failure.model_dump(by_alias=True, exclude_none=True)
     if job.step == "chunks":
-        done["chunks"] = job.chunk_counts()
+        # A failed Job's other pods are stopped and counted as failed too: retries are what was seen running.
+        seen = vj.status.chunks.retried if vj.status and vj.status.chunks else 0
+        done["chunks"] = {**job.chunk_counts(), "retried": seen}
     return _Next("Failed", failure["reason"], failure["message"], {**done, "failure": failure})
 
 
@@ -203,8 +209,11 @@ def _running_step(vj: VideoJob, job: JobState, fields: dict[str, Any]) -> _Next:
     if job.step == "stitch":
         return _Next("Running", "Stitching", "joining the chunks, encoding the audio, verifying", fields)
     counts = job.chunk_counts()
-    fields["chunks"] = counts
     status = vj.status
+    if job.failing:
+        # Pods stopped because the Job is failing count as failed; they are not retries.
+        counts["retried"] = status.chunks.retried if status and status.chunks else 0
+    fields["chunks"] = counts
     if status and status.split and status.chunk_progress:
         fields["progress"] = fold_progress(status.split.chunks, status.chunk_progress).model_dump(
             by_alias=True, exclude_none=True

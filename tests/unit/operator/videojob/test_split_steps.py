@@ -130,6 +130,7 @@ def test_a_permanent_chunk_failure_fails_the_job_with_the_chunks_reason() -> Non
     d = decide(vj({"phase": "Running", "split": SPLIT, "failure": worker}), chunks, RUN, NOW, parallelism=3)
     assert d.status["phase"] == "Failed" and "failure" not in d.status  # the chunk's own account stays
     assert d.event == ("DestinationUnwritable", "chunk 2: no space", True)
+    assert d.status["chunks"] == {"count": 3, "succeeded": 1, "failed": 1, "retried": 0}
 
 
 def test_a_chunk_out_of_retries_says_which() -> None:

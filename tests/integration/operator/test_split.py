@@ -1,0 +1,120 @@
+"""A VideoJob with parallelism 3 on the real control plane: plan, an Indexed Job of process-backed pods, stitch."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from lightkube import Client
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
+
+from oma.worker.probe import probe
+
+from ..conftest import wait_for
+from ..worker.conftest import make_clip
+from .conftest import get_vj, phase_is
+from .test_videojob import create, pvc_dir
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator", "media_pvc")]
+
+# The operator under test cuts chunks of at least 2 s (--worker-min-chunk-seconds), so 9 s make three.
+SECONDS, FPS = 9, 25
+
+
+def split_job(name: str, preset: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "video.oma.ai/v1alpha1",
+        "kind": "VideoJob",
+        "metadata": {"name": name},
+        "spec": {
+            "inputs": [{"pvc": {"claimName": "media", "path": "long.mp4"}}],
+            "outputs": {"mp4": [{"name": "out", "width": 320, "height": 180, "preset": preset}]},
+            "destination": {"claimName": "media", "pathPrefix": name},
+            "parallelism": 3,
+            "retries": {"limit": 2},
+        },
+    }
+
+
+@pytest.fixture
+def source(kube: Client, namespace: str) -> Path:
+    bound = lambda: kube.get(PersistentVolumeClaim, "media", namespace=namespace).spec.volumeName  # noqa: E731
+    wait_for("the media claim to be bound", bound, timeout=60)
+    return make_clip(pvc_dir(kube, namespace) / "long.mp4", seconds=SECONDS, size="640x360", rate=FPS)
+
+
+def chunk_pods(kube: Client, ns: str, name: str) -> dict[int, list[Pod]]:
+    by_index: dict[int, list[Pod]] = {}
+    for pod in kube.list(Pod, namespace=ns, labels={"job-name": f"{name}-chunks"}):
+        index = int(pod.metadata.annotations["batch.kubernetes.io/job-completion-index"])
+        by_index.setdefault(index, []).append(pod)
+    return by_index
+
+
+def chunk_encoder(marker: str) -> psutil.Process | None:
+    """The ffmpeg of one chunk pod (process-backed pods are processes on this host), found by its output path."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "ffmpeg" and any(marker in arg for arg in cmdline):
+            return proc
+    return None
+
+
+def test_a_chunk_killed_once_is_retried_alone_and_the_job_succeeds(kube: Client, namespace: str, source: Path) -> None:
+    create(kube, namespace, split_job("split", preset="slow"))
+    # Chunk 1's encoder dies mid-run (as an OOM kill would): the worker exits 20, a transient code.
+    victim = wait_for(
+        "chunk 1's ffmpeg to start", lambda: chunk_encoder("/chunk-0001/.partial-"), timeout=120, interval=0.05
+    )
+    os.kill(victim.pid, signal.SIGKILL)
+    vj = wait_for("split to finish", lambda: phase_is(kube, namespace, "split", "Succeeded", "Failed"), timeout=240)
+    status = vj["status"]
+    assert status["phase"] == "Succeeded", status
+    assert [c["index"] for c in status["split"]["chunks"]] == [0, 1, 2]
+    assert sum(c["frames"] for c in status["split"]["chunks"]) == SECONDS * FPS
+    assert status["chunks"] == {"count": 3, "succeeded": 3, "failed": 0, "retried": 1}
+    # The Indexed Job retried index 1 alone: two pods for it, one for each of the others.
+    chunks = kube.get(Job, "split-chunks", namespace=namespace)
+    assert (chunks.spec.completionMode, chunks.spec.completions, chunks.spec.backoffLimitPerIndex) == ("Indexed", 3, 2)
+    pods = chunk_pods(kube, namespace, "split")
+    assert {i: len(p) for i, p in pods.items()} == {0: 1, 1: 2, 2: 1}
+    assert sorted(p.status.phase for p in pods[1]) == ["Failed", "Succeeded"]
+    names = sorted(j.metadata.name for j in kube.list(Job, namespace=namespace))
+    assert names == ["split-chunks", "split-plan", "split-stitch"]
+    mp4 = next(o for o in status["outputs"] if o["kind"] == "mp4")
+    path = pvc_dir(kube, namespace) / "split" / mp4["uri"]
+    assert abs(probe(str(path)).duration - SECONDS) <= 1 / FPS
+    assert status["progress"]["phase"] == "Done"
+    leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+    def reasons() -> set[str] | None:
+        seen = {e.reason for e in kube.list(Event, namespace=namespace) if e.involvedObject.name == "split"}
+        return seen if {"Planned", "Stitching", "Completed"} <= seen else None
+
+    wait_for("Planned, Stitching and Completed Events", reasons, timeout=30)
+
+
+def test_a_chunk_failing_for_good_fails_the_videojob_with_its_reason(
+    kube: Client, namespace: str, source: Path
+) -> None:
+    create(kube, namespace, split_job("blocked", preset="veryfast"))
+    uid = get_vj(kube, namespace, "blocked")["metadata"]["uid"]
+    # Chunk 2's place under the destination is a file, not a directory: the worker exits 13 (permanent).
+    work = pvc_dir(kube, namespace) / "blocked" / f".oma-split.{uid}"
+    work.mkdir(parents=True)
+    (work / "chunk-0002").write_text("in the way")
+    vj = wait_for("blocked to fail", lambda: phase_is(kube, namespace, "blocked", "Succeeded", "Failed"), timeout=180)
+    failure = vj["status"]["failure"]
+    assert vj["status"]["phase"] == "Failed", vj["status"]
+    assert failure["reason"] == "DestinationUnwritable" and failure["exitCode"] == 13 and failure["permanent"]
+    assert failure["message"].startswith("chunk 2: ")
+    assert vj["status"]["chunks"]["retried"] == 0 and vj["status"]["chunks"]["failed"] == 1
+    assert len(chunk_pods(kube, namespace, "blocked")[2]) == 1  # a permanent code is not retried
+    job = kube.get(Job, "blocked-chunks", namespace=namespace)
+    assert any(c.type == "Failed" and c.reason == "PodFailurePolicy" for c in job.status.conditions or [])
