@@ -50,11 +50,11 @@ def make_source(path: Path, seconds: int) -> Path:
     return path
 
 
-def spec_for(preset: str) -> VideoJobSpec:
+def spec_for(preset: str, source: str) -> VideoJobSpec:
     rungs = [{"name": n, "width": w, "height": h, "preset": preset} for n, w, h in RUNGS]
     return VideoJobSpec.model_validate(
         {
-            "inputs": [{"pvc": {"claimName": "media", "path": "source.mp4"}}],
+            "inputs": [{"pvc": {"claimName": "media", "path": source}}],
             "outputs": {"hls": {"segmentSeconds": 6, "renditions": rungs}},
             "destination": {"claimName": "out"},
         }
@@ -115,14 +115,10 @@ def main() -> None:
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs two cores")
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    make_source(args.workdir / f"source-{args.seconds}s.mp4", args.seconds)
     media = args.workdir / "media"
-    media.mkdir(exist_ok=True)
-    link = media / "source.mp4"
-    link.unlink(missing_ok=True)
-    link.symlink_to(args.workdir / f"source-{args.seconds}s.mp4")
-    spec = spec_for(args.preset)
+    media.mkdir(parents=True, exist_ok=True)
+    source = make_source(media / f"source-{args.seconds}s.mp4", args.seconds)
+    spec = spec_for(args.preset, source.name)
     volumes = Volumes(media, {"media": media})
     outs = {k: args.workdir / k for k in ("n1", "n2", "n2free")}
     for o in outs.values():
