@@ -10,6 +10,7 @@ from typing import Any
 import psutil
 import pytest
 from lightkube import Client
+from lightkube.core.exceptions import ApiError
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 
@@ -18,7 +19,7 @@ from oma.worker.probe import probe
 from ..conftest import wait_for
 from ..worker.conftest import make_clip
 from .conftest import get_vj, phase_is
-from .test_videojob import create, pvc_dir
+from .test_videojob import create, patch_spec, pvc_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator", "media_pvc")]
 
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator", "media_pv
 SECONDS, FPS = 9, 25
 
 
-def split_job(name: str, preset: str) -> dict[str, Any]:
+def split_job(name: str, preset: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "video.oma.ai/v1alpha1",
         "kind": "VideoJob",
@@ -37,6 +38,7 @@ def split_job(name: str, preset: str) -> dict[str, Any]:
             "destination": {"claimName": "media", "pathPrefix": name},
             "parallelism": 3,
             "retries": {"limit": 2},
+            **spec,
         },
     }
 
@@ -118,3 +120,11 @@ def test_a_chunk_failing_for_good_fails_the_videojob_with_its_reason(
     assert len(chunk_pods(kube, namespace, "blocked")[2]) == 1  # a permanent code is not retried
     job = kube.get(Job, "blocked-chunks", namespace=namespace)
     assert any(c.type == "Failed" and c.reason == "PodFailurePolicy" for c in job.status.conditions or [])
+
+
+def test_parallelism_is_bounded_and_cannot_change(kube: Client, namespace: str) -> None:
+    create(kube, namespace, split_job("held", preset="veryfast", suspend=True))
+    with pytest.raises(ApiError, match=r"spec\.parallelism is immutable"):
+        patch_spec(kube, namespace, "held", {"parallelism": 4})
+    with pytest.raises(ApiError, match=r"spec\.parallelism: Invalid value: 33"):
+        create(kube, namespace, split_job("wide", preset="veryfast", parallelism=33))

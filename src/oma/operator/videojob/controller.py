@@ -125,7 +125,8 @@ class VideoJobController:
         else:
             state = JobState.from_body(body)
             # A split job's steps follow each other: an earlier step's late event (or TTL) is no news.
-            if current is not None and builders.STEP_RANK[state.step] < builders.STEP_RANK[current.step]:
+            rank = builders.STEP_RANK
+            if current is not None and rank.get(state.step, 1) < rank.get(current.step, 1):
                 return
             self.jobs[key] = state
         self.loop.poke(key)

@@ -7,6 +7,7 @@ from typing import Any
 from oma.models.videojob import VideoJob
 from oma.operator.videojob import builders
 from oma.operator.videojob.builders import WorkerDefaults
+from oma.operator.videojob.controller import Settings, VideoJobController
 from oma.operator.videojob.decide import JobState, QueueSlot, decide
 
 NOW = "2026-11-26T00:00:10Z"
@@ -158,3 +159,20 @@ def test_failed_indexes_are_counted_from_ranges() -> None:
     assert JobState(name="j", failed_indexes="1,3-5").failed_index_count == 4
     assert JobState(name="j", step="plan", complete=True).holds_slot
     assert not JobState(name="j", step="stitch", complete=True).holds_slot
+
+
+def job_body(step: str | None, name: str, **status: Any) -> dict[str, Any]:
+    labels = {"video.oma.ai/videojob": "v", **({builders.LABEL_STEP: step} if step else {})}
+    return {"metadata": {"name": name, "namespace": "n", "labels": labels}, "spec": {}, "status": status}
+
+
+def test_the_controller_follows_the_latest_step_and_ignores_late_events_of_earlier_ones() -> None:
+    c = VideoJobController(None, None, Settings())  # type: ignore[arg-type]  # observe_job makes no API call
+    c.observe_job("ADDED", job_body("plan", "v-plan", succeeded=1))
+    c.observe_job("ADDED", job_body("chunks", "v-chunks", active=3))
+    c.observe_job("MODIFIED", job_body("plan", "v-plan", succeeded=1, conditions=[]))  # a late echo
+    assert c.jobs[("n", "v")].name == "v-chunks"
+    c.observe_job("DELETED", job_body("plan", "v-plan"))  # e.g. its TTL: the chunks Job is still the one
+    assert c.jobs[("n", "v")].name == "v-chunks"
+    c.observe_job("ADDED", job_body("stitch", "v-stitch", active=1))
+    assert c.jobs[("n", "v")].step == "stitch"
