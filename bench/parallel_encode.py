@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -61,50 +62,70 @@ def spec_for(preset: str, source: str) -> VideoJobSpec:
     )
 
 
-def _pinned(cpu: int | None, target: Any, *args: Any) -> None:
+def cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children (ffmpeg, chunk processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _pinned(cpu: int | None, spent: Any, target: Any, *args: Any) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     target(*args)
+    spent.value = cpu_seconds()
 
 
-def in_process(cpu: int | None, target: Any, *args: Any) -> multiprocessing.Process:
-    proc = multiprocessing.Process(target=_pinned, args=(cpu, target, *args))
-    proc.start()
-    return proc
+class Encoder:
+    """A target run in a process of its own (pinned to `cpu` if given), reporting the CPU time it took."""
+
+    def __init__(self, cpu: int | None, target: Any, *args: Any) -> None:
+        self.spent = multiprocessing.Value("d", 0.0)
+        self.proc = multiprocessing.Process(target=_pinned, args=(cpu, self.spent, target, *args))
+        self.proc.start()
+
+    def join(self) -> float:
+        self.proc.join()
+        if self.proc.exitcode != 0:
+            raise SystemExit(f"an encode process exited {self.proc.exitcode}")
+        return float(self.spent.value)
 
 
-def join(procs: list[multiprocessing.Process]) -> None:
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise SystemExit(f"an encode process exited {p.exitcode}")
-
-
-def single(spec: VideoJobSpec, volumes: Volumes, out: Path) -> float:
+def single(spec: VideoJobSpec, volumes: Volumes, out: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of today's single encode on one core."""
     started = time.monotonic()
-    join([in_process(0, execute, spec, out, volumes, Quiet())])
-    return time.monotonic() - started
+    cpu = Encoder(0, execute, spec, out, volumes, Quiet()).join()
+    return time.monotonic() - started, cpu
 
 
 def split_run(spec: VideoJobSpec, volumes: Volumes, out: Path, n: int, pinned: bool) -> dict[str, float]:
-    started = time.monotonic()
+    """Wall seconds of plan, chunks, stitch and in all; CPU seconds of plan, the busiest chunk and stitch."""
+    started, cpu0 = time.monotonic(), cpu_seconds()
     sources = resolve_sources(spec, volumes, False, ())
     s = parallel.plan(spec, sources, n)
     assert len(s.chunks) == n, s.message
-    planned = time.monotonic()
+    planned, cpu1 = time.monotonic(), cpu_seconds()
     work = parallel.split_dir(out, f"bench{n}{int(pinned)}")
     total = plan.expected_seconds(spec, sources)
     threads = 1 if pinned else None
-    procs = []
+    encoders = []
     for c in s.chunks:
         chunk_args = (spec, sources[0], s, c.index, work, Quiet(), total, threads)
-        procs.append(in_process(c.index if pinned else None, parallel.encode_chunk, *chunk_args))
-    join(procs)
-    encoded = time.monotonic()
+        encoders.append(Encoder(c.index if pinned else None, parallel.encode_chunk, *chunk_args))
+    chunk_cpu = [e.join() for e in encoders]
+    encoded, cpu2 = time.monotonic(), cpu_seconds()
     parallel.stitch(spec, sources, s, work, out, "bench")
     shutil.rmtree(work)
-    done = time.monotonic()
-    return {"plan": planned - started, "chunks": encoded - planned, "stitch": done - encoded, "total": done - started}
+    done, cpu3 = time.monotonic(), cpu_seconds()
+    return {
+        "plan": planned - started,
+        "chunks": encoded - planned,
+        "stitch": done - encoded,
+        "total": done - started,
+        "plan_cpu": cpu1 - cpu0,
+        "chunk_cpu": max(chunk_cpu),
+        "all_chunks_cpu": sum(chunk_cpu),
+        "stitch_cpu": cpu3 - cpu2,
+    }
 
 
 def main() -> None:
@@ -125,7 +146,8 @@ def main() -> None:
         shutil.rmtree(o, ignore_errors=True)
         o.mkdir()
     print(f"source: {args.seconds}s 1080p30 + audio; ladder {', '.join(r[0] for r in RUNGS)} ({args.preset}, HLS)")
-    t1 = single(spec, volumes, outs["n1"])
+    load = os.getloadavg()[0]
+    t1, c1 = single(spec, volumes, outs["n1"])
     print(f"N=1 one core:        {t1:7.1f}s")
     pinned = split_run(spec, volumes, outs["n2"], 2, pinned=True)
     overhead = pinned["plan"] + pinned["stitch"]
@@ -138,6 +160,14 @@ def main() -> None:
         f"N=2 unrestricted:    {free['total']:7.1f}s (plan {free['plan']:.1f}s, chunks {free['chunks']:.1f}s, "
         f"stitch {free['stitch']:.1f}s) -> {t1 / free['total']:.2f}x vs N=1 one core; this machine has "
         f"{os.cpu_count()} cores, shared"
+    )
+    # Other work on a shared machine steals wall time from pinned processes; CPU seconds are what each one-core
+    # node would spend on its own, so they give the speedup two idle nodes would see.
+    ideal = pinned["plan_cpu"] + pinned["chunk_cpu"] + pinned["stitch_cpu"]
+    print(
+        f"CPU seconds: N=1 {c1:.1f}; N=2 plan {pinned['plan_cpu']:.1f} + busiest chunk {pinned['chunk_cpu']:.1f} "
+        f"(both {pinned['all_chunks_cpu']:.1f}) + stitch {pinned['stitch_cpu']:.1f} -> {c1 / ideal:.2f}x on two "
+        f"idle one-core nodes; load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at the end"
     )
     print(f"parallel speedup {t1 / pinned['total']:.2f} (N=2 vs N=1, one core each)")
 
