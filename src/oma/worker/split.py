@@ -132,6 +132,8 @@ def plan_split(
             break
         starts.append(pick)
     chunks = _chunks(frames, starts, seek_origin)
+    if len(chunks) < count:
+        why = f"only {len(chunks)} chunk(s): the {segment_seconds}s segment grid has no more cuts"
     aligned = sum(c.keyframe for c in chunks)
     message = f"{why}, cut {kind}; {aligned} of {len(chunks)} chunk(s) start on a source keyframe"
     return SplitPlan(chunks=chunks, message=message)

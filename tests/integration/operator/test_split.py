@@ -128,3 +128,22 @@ def test_parallelism_is_bounded_and_cannot_change(kube: Client, namespace: str) 
         patch_spec(kube, namespace, "held", {"parallelism": 4})
     with pytest.raises(ApiError, match=r"spec\.parallelism: Invalid value: 33"):
         create(kube, namespace, split_job("wide", preset="veryfast", parallelism=33))
+
+
+def test_a_deleted_chunk_pod_is_replaced_without_restarting_the_others(
+    kube: Client, namespace: str, source: Path
+) -> None:
+    create(kube, namespace, split_job("gone", preset="slow"))
+
+    def all_running() -> dict[int, str] | None:
+        pods = chunk_pods(kube, namespace, "gone")
+        running = {i: p[0].metadata.name for i, p in pods.items() if len(p) == 1 and p[0].status.phase == "Running"}
+        return running if len(running) == 3 else None
+
+    before = wait_for("three chunk pods running", all_running, timeout=120)
+    kube.delete(Pod, before[0], namespace=namespace)
+    vj = wait_for("gone to finish", lambda: phase_is(kube, namespace, "gone", "Succeeded", "Failed"), timeout=240)
+    assert vj["status"]["phase"] == "Succeeded", vj["status"]
+    after = {i: [p.metadata.name for p in pods] for i, pods in chunk_pods(kube, namespace, "gone").items()}
+    assert after[1] == [before[1]] and after[2] == [before[2]]  # the others ran once, undisturbed
+    assert before[0] not in after[0] and len(after[0]) == 1

@@ -101,3 +101,9 @@ def test_progress_is_weighted_by_frames_and_waits_for_every_chunk() -> None:
     done = Progress(phase="Done", percent=100)
     both = fold_progress(plan.chunks, {"0": half, "1": done})
     assert both.percent == 75 and both.eta_seconds == 4 and both.fps == 100
+
+
+def test_a_coarse_segment_grid_gives_fewer_chunks_and_says_so() -> None:
+    plan = split.plan_split(frames(100, 10, {0}), 100, 3, segment_seconds=60, min_chunk_seconds=10)
+    assert [c.start_seconds for c in plan.chunks] == [0, 60]
+    assert plan.message.startswith("only 2 chunk(s): the 60s segment grid has no more cuts")
