@@ -82,7 +82,10 @@ class StatusReporter:
         if progress.phase == self.last_phase and now - self.last < self.interval:
             return
         self.last, self.last_phase = now, progress.phase
-        self.patch({"progress": progress.model_dump(by_alias=True, exclude_none=True)})
+        self.patch(self.progress_patch(progress.model_dump(by_alias=True, exclude_none=True)))
+
+    def progress_patch(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {"progress": progress}
 
 
 class ChunkStatusReporter(StatusReporter):
@@ -93,13 +96,8 @@ class ChunkStatusReporter(StatusReporter):
         super().__init__(kube, namespace, name, interval)
         self.index = index
 
-    def progress(self, progress: Progress) -> None:
-        self.terminal.progress(progress)
-        now = time.monotonic()
-        if progress.phase == self.last_phase and now - self.last < self.interval:
-            return
-        self.last, self.last_phase = now, progress.phase
-        self.patch({"chunkProgress": {str(self.index): progress.model_dump(by_alias=True, exclude_none=True)}})
+    def progress_patch(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {"chunkProgress": {str(self.index): progress}}
 
 
 def main(allow_private: bool = False, step: str = "encode") -> int:
