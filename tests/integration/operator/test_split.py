@@ -134,16 +134,44 @@ def test_a_deleted_chunk_pod_is_replaced_without_restarting_the_others(
     kube: Client, namespace: str, source: Path
 ) -> None:
     create(kube, namespace, split_job("gone", preset="slow"))
-
-    def all_running() -> dict[int, str] | None:
-        pods = chunk_pods(kube, namespace, "gone")
-        running = {i: p[0].metadata.name for i, p in pods.items() if len(p) == 1 and p[0].status.phase == "Running"}
-        return running if len(running) == 3 else None
-
-    before = wait_for("three chunk pods running", all_running, timeout=120)
+    before = wait_for("three chunk pods running", lambda: running_chunks(kube, namespace, "gone"), timeout=120)
     kube.delete(Pod, before[0], namespace=namespace)
     vj = wait_for("gone to finish", lambda: phase_is(kube, namespace, "gone", "Succeeded", "Failed"), timeout=240)
     assert vj["status"]["phase"] == "Succeeded", vj["status"]
     after = {i: [p.metadata.name for p in pods] for i, pods in chunk_pods(kube, namespace, "gone").items()}
     assert after[1] == [before[1]] and after[2] == [before[2]]  # the others ran once, undisturbed
     assert before[0] not in after[0] and len(after[0]) == 1
+
+
+def running_chunks(kube: Client, ns: str, name: str) -> dict[int, str] | None:
+    """Index -> pod name once every chunk has exactly one pod and it runs."""
+    pods = chunk_pods(kube, ns, name)
+    running = {i: p[0].metadata.name for i, p in pods.items() if len(p) == 1 and p[0].status.phase == "Running"}
+    return running if len(running) == 3 else None
+
+
+def test_suspend_stops_every_chunk_pod_and_resume_finishes(kube: Client, namespace: str, source: Path) -> None:
+    create(kube, namespace, split_job("paused", preset="slow"))
+    wait_for("three chunk pods running", lambda: running_chunks(kube, namespace, "paused"), timeout=120)
+    patch_spec(kube, namespace, "paused", {"suspend": True})
+
+    def stopped() -> bool:
+        pods = [p for ps in chunk_pods(kube, namespace, "paused").values() for p in ps]
+        phase = (get_vj(kube, namespace, "paused").get("status") or {}).get("phase")
+        return phase == "Suspended" and all(p.status.phase not in ("Pending", "Running") for p in pods)
+
+    wait_for("every chunk pod stopped and the VideoJob Suspended", stopped, timeout=90)
+    assert kube.get(Job, "paused-chunks", namespace=namespace).spec.suspend is True
+    patch_spec(kube, namespace, "paused", {"suspend": False})
+    vj = wait_for("paused to finish", lambda: phase_is(kube, namespace, "paused", "Succeeded", "Failed"), timeout=300)
+    assert vj["status"]["phase"] == "Succeeded", vj["status"]
+
+
+def test_cancel_deletes_the_chunks_job_and_its_pods(kube: Client, namespace: str, source: Path) -> None:
+    create(kube, namespace, split_job("dropped", preset="slow"))
+    wait_for("three chunk pods running", lambda: running_chunks(kube, namespace, "dropped"), timeout=120)
+    patch_spec(kube, namespace, "dropped", {"cancel": True})
+    wait_for("dropped to be Cancelled", lambda: phase_is(kube, namespace, "dropped", "Cancelled"), timeout=60)
+    wait_for("no chunk pods left", lambda: not chunk_pods(kube, namespace, "dropped"), timeout=90)
+    names = sorted(j.metadata.name for j in kube.list(Job, namespace=namespace))
+    assert names == ["dropped-plan"]  # the finished plan stays, like a finished Job before it
