@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oma.models.omastack import WorkerDefaultsSpec
 from oma.models.videojob import VideoJob
 from oma.operator.videojob import builders
 from oma.operator.videojob.builders import WorkerDefaults
@@ -176,3 +177,12 @@ def test_the_controller_follows_the_latest_step_and_ignores_late_events_of_earli
     assert c.jobs[("n", "v")].name == "v-chunks"
     c.observe_job("ADDED", job_body("stitch", "v-stitch", active=1))
     assert c.jobs[("n", "v")].step == "stitch"
+
+
+def test_parallelism_comes_from_the_spec_else_the_stack_else_one() -> None:
+    c = VideoJobController(None, None, Settings())  # type: ignore[arg-type]  # _parallelism makes no API call
+    c.stacks[("n", "big")] = WorkerDefaultsSpec.model_validate({"parallelism": 4})
+    assert c._parallelism(vj(parallelism=None, stackRef={"name": "big"})) == 4
+    assert c._parallelism(vj(parallelism=2, stackRef={"name": "big"})) == 2
+    assert c._parallelism(vj(parallelism=None, stackRef={"name": "missing"})) == 1
+    assert c._parallelism(vj(parallelism=None)) == 1
