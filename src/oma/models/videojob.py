@@ -442,7 +442,10 @@ class ChunkPlan(_Model):
         default=None, alias="seekSeconds", ge=0, description="Where the worker seeks the input (none: its start)."
     )
     frames: int = Field(ge=1, description="Source frames it encodes.")
-    keyframe: bool = Field(description="Whether it starts on a source keyframe (no frames decoded in vain).")
+    keyframe: bool = Field(
+        description="Whether its decode starts on a source keyframe right before it (one frame decoded in vain; "
+        "otherwise up to a GOP)."
+    )
 
 
 class SplitPlan(_Model):

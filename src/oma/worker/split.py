@@ -2,7 +2,9 @@
 
 A chunk is a whole number of source frames, so the stitched video has exactly the frames a single encode has.
 Each chunk is its own encode (it starts with an IDR frame, its GOPs are closed), so cuts need not fall on source
-keyframes to be correct; on a keyframe the chunk decodes no frame in vain, so cuts go there when one is near.
+keyframes to be correct. A chunk's decoder starts at the last source keyframe before its first frame (ffmpeg's
+accurate seek), and frames before the cut are decoded in vain: a cut just after a keyframe wastes one frame,
+elsewhere up to a GOP. So cuts go just after a keyframe when one is near the even cut.
 With HLS, cuts go on the segment grid instead, so segment boundaries fall on chunk boundaries and the ladder has
 the segments a single encode has. Video is joined by the concat demuxer without re-encoding; audio is encoded
 once over the whole source, so there is no gap or click where chunks meet. No process is started here.
@@ -91,7 +93,7 @@ def _chunks(frames: list[Frame], starts: list[int], seek_origin: float) -> list[
                     "startSeconds": round(frames[first].seconds - frames[0].seconds, 6),
                     "seekSeconds": round(seek, 6) if seek is not None else None,
                     "frames": end - first,
-                    "keyframe": frames[first].key,
+                    "keyframe": frames[max(first - 1, 0)].key,
                 }
             )
         )
@@ -120,7 +122,8 @@ def plan_split(
     if segment_seconds:
         candidates, kind = _grid_cuts(frames, segment_seconds), f"on the {segment_seconds}s HLS segment grid"
     else:
-        candidates, kind = [i for i, f in enumerate(frames) if f.key and i > 0], "on source keyframes"
+        candidates = [i + 1 for i, f in enumerate(frames[:-1]) if f.key and i > 0]
+        kind = "just after source keyframes"
     starts = [0]
     slack = KEYFRAME_SLACK * duration / count
     for k in range(1, count):
@@ -135,7 +138,7 @@ def plan_split(
     if len(chunks) < count:
         why = f"only {len(chunks)} chunk(s): the {segment_seconds}s segment grid has no more cuts"
     aligned = sum(c.keyframe for c in chunks)
-    message = f"{why}, cut {kind}; {aligned} of {len(chunks)} chunk(s) start on a source keyframe"
+    message = f"{why}, cut {kind}; {aligned} of {len(chunks)} chunk(s) decode from a keyframe right before them"
     return SplitPlan(chunks=chunks, message=message)
 
 

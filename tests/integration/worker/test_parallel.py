@@ -133,8 +133,8 @@ def test_the_source_is_cut_in_three_where_the_plan_says(outputs: dict[str, Any])
     if outputs["hls"]:
         assert [c.start_seconds for c in plan.chunks] == [0, 2, 4]  # the 2 s segment grid
     else:
-        # No keyframe within 0.5 s of 2 s (the nearest frame is cut); 4.4 s is a keyframe near 4 s.
-        assert [(c.start_seconds, c.keyframe) for c in plan.chunks] == [(0, True), (2, False), (4.4, True)]
+        # No keyframe within 0.5 s of 2 s (the nearest frame is cut); just after the keyframe at 4.4 s is near 4 s.
+        assert [(c.start_seconds, c.keyframe) for c in plan.chunks] == [(0, True), (2, False), (4.44, True)]
 
 
 @pytest.mark.parametrize("name", ["small", "wide"])

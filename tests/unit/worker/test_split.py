@@ -26,14 +26,15 @@ def test_chunks_partition_every_frame_exactly_once() -> None:
         assert round(c.start_seconds * 25) + c.frames == nxt
 
 
-def test_cuts_go_on_a_nearby_keyframe_and_seek_between_frames() -> None:
+def test_cuts_go_just_after_a_nearby_keyframe_and_seek_between_frames() -> None:
     keys = {0, 290, 610, 905}  # near the even cuts of 1200 frames in 4 (300, 600, 900)
     plan = split.plan_split(frames(48, 25, keys), 48, 4, min_chunk_seconds=10)
-    assert [round(c.start_seconds * 25) for c in plan.chunks] == [0, 290, 610, 905]
+    # The decoder of a chunk starts at the keyframe before its first frame: one frame decoded in vain.
+    assert [round(c.start_seconds * 25) for c in plan.chunks] == [0, 291, 611, 906]
     assert all(c.keyframe for c in plan.chunks)
     assert plan.chunks[0].seek_seconds is None
-    # Half-way between frame 289 and frame 290: neither can be taken or dropped by rounding.
-    assert plan.chunks[1].seek_seconds == (289 + 290) / 2 / 25
+    # Half-way between frame 290 and frame 291: neither can be taken or dropped by rounding.
+    assert plan.chunks[1].seek_seconds == (290 + 291) / 2 / 25
 
 
 def test_without_a_keyframe_near_the_cut_the_nearest_frame_is_used() -> None:
@@ -52,11 +53,12 @@ def test_short_sources_get_fewer_chunks_and_say_why() -> None:
 def test_with_hls_cuts_fall_on_the_segment_grid() -> None:
     plan = split.plan_split(frames(60, 30, {0, 95, 400}), 60, 3, segment_seconds=6, min_chunk_seconds=10)
     # The grid points nearest the even cuts (20 s and 40 s), not the keyframes at 3.2 s and 13.3 s.
+    assert not any(c.keyframe for c in plan.chunks[1:])
     assert [c.start_seconds for c in plan.chunks] == [0, 18, 42]
 
 
 def test_trimmed_sources_seek_from_the_trim_start() -> None:
-    plan = split.plan_split(frames(30, 10, {0, 150}), 30, 2, seek_origin=100.0, min_chunk_seconds=10)
+    plan = split.plan_split(frames(30, 10, {0, 149}), 30, 2, seek_origin=100.0, min_chunk_seconds=10)
     assert plan.chunks[0].seek_seconds == 100.0
     assert plan.chunks[1].seek_seconds == 100.0 + 14.95
     assert plan.chunks[1].start_seconds == 15.0
@@ -94,7 +96,7 @@ def test_hls_chunks_force_keyframes_on_the_sources_segment_grid() -> None:
 
 
 def test_progress_is_weighted_by_frames_and_waits_for_every_chunk() -> None:
-    plan = split.plan_split(frames(40, 25, {0, 250, 500, 750}), 40, 2, min_chunk_seconds=10)
+    plan = split.plan_split(frames(40, 25, {0, 499}), 40, 2, min_chunk_seconds=10)
     half = Progress.model_validate({"phase": "Encoding", "percent": 50, "fps": 100, "etaSeconds": 4})
     one = fold_progress(plan.chunks, {"0": half})
     assert one.percent == 25 and one.eta_seconds is None
