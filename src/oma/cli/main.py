@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from oma.models.videojob import VideoJob
+from oma.models.videojob import MAX_PARALLELISM, MIN_CHUNK_SECONDS, VideoJob
 from oma.worker.execute import TerminalReporter, Volumes, destination, execute
 from oma.worker.exitcodes import Exit, WorkerError
+from oma.worker.parallel import execute_parallel
 
 
 def _volume(value: str) -> tuple[str, Path]:
@@ -19,6 +20,12 @@ def _volume(value: str) -> tuple[str, Path]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {value!r}")
     return name, Path(path)
+
+
+def _parallelism(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PARALLELISM:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_PARALLELISM}, got {value!r}")
+    return int(value)
 
 
 def load(path: Path) -> VideoJob:
@@ -38,7 +45,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         job = load(Path(args.file))
         dest = destination(job.spec, Path(args.output))
-        results = execute(job.spec, dest, volumes, TerminalReporter(sys.stderr), args.allow_private_inputs)
+        reporter = TerminalReporter(sys.stderr)
+        parallel = args.parallel if args.parallel is not None else (job.spec.parallelism or 1)
+        if parallel > 1:
+            results = execute_parallel(
+                job.spec,
+                dest,
+                volumes,
+                reporter,
+                parallel,
+                args.allow_private_inputs,
+                threads=args.threads_per_chunk,
+                min_chunk_seconds=args.min_chunk_seconds,
+            )
+        else:
+            results = execute(job.spec, dest, volumes, reporter, args.allow_private_inputs)
     except WorkerError as e:
         print(f"\nerror: {e.reason}: {e.message}", file=sys.stderr)
         return int(e.code)
@@ -51,10 +72,7 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-def _parser(argv: list[str] | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="oma", description="oma: declarative video processing on Kubernetes")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="run a VideoJob on this machine (no cluster); prints the output paths")
+def _add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("-f", "--file", required=True, help="VideoJob manifest (YAML)")
     r.add_argument("-o", "--output", required=True, help="directory standing in for the destination PVC")
     r.add_argument(
@@ -69,6 +87,29 @@ def _parser(argv: list[str] | None) -> argparse.ArgumentParser:
         "--allow-private-inputs",
         action="store_true",
         help="allow input URLs that resolve to private or loopback addresses",
+    )
+    r.add_argument(
+        "--parallel",
+        type=_parallelism,
+        metavar="N",
+        help="split the encode into N chunks encoded at once, then stitch them (default: spec.parallelism, else 1)",
+    )
+    r.add_argument(
+        "--min-chunk-seconds",
+        type=float,
+        default=MIN_CHUNK_SECONDS,
+        help=f"with --parallel: the shortest chunk (default {MIN_CHUNK_SECONDS:g}); short sources get fewer chunks",
+    )
+    r.add_argument(
+        "--threads-per-chunk", type=int, default=None, help="with --parallel: ffmpeg -threads for each chunk encoder"
+    )
+
+
+def _parser(argv: list[str] | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="oma", description="oma: declarative video processing on Kubernetes")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    _add_run_arguments(
+        sub.add_parser("run", help="run a VideoJob on this machine (no cluster); prints the output paths")
     )
     op = sub.add_parser("operator", help="run the VideoJob operator against the current kubeconfig")
     if _command(sys.argv[1:] if argv is None else argv) == "operator":
@@ -86,6 +127,12 @@ def _parser(argv: list[str] | None) -> argparse.ArgumentParser:
     add_stack_arguments(st)
     w = sub.add_parser("worker", help="(in a Job) run the VideoJob named by $OMA_VIDEOJOB_NAME")
     w.add_argument("--allow-private-inputs", action="store_true")
+    w.add_argument(
+        "--step",
+        choices=["encode", "plan", "chunk", "stitch"],
+        default="encode",
+        help="with spec.parallelism: plan the split, encode chunk $JOB_COMPLETION_INDEX, or stitch",
+    )
     return p
 
 
@@ -108,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "worker":
         from oma.worker.incluster import main as worker_main
 
-        return worker_main(args.allow_private_inputs)
+        return worker_main(args.allow_private_inputs, args.step)
     return 2
 
 

@@ -66,6 +66,13 @@ class Worker(_Values):
         le=10000,
         description="Running VideoJobs per namespace; the annotation video.oma.ai/max-concurrent-jobs overrides.",
     )
+    min_chunk_seconds: float = Field(
+        default=10,
+        alias="minChunkSeconds",
+        ge=1,
+        le=3600,
+        description="Shortest chunk of a VideoJob with spec.parallelism > 1; shorter sources get fewer chunks.",
+    )
 
 
 class ServiceMonitor(_Values):

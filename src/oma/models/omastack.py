@@ -232,6 +232,9 @@ class WorkerDefaultsSpec(_Model):
     priority: int | None = Field(
         default=None, ge=-1000, le=1000, description="Priority of VideoJobs that do not set their own."
     )
+    parallelism: int | None = Field(
+        default=None, ge=1, le=32, description="spec.parallelism of VideoJobs that do not set their own."
+    )
 
 
 class GrafanaSpec(_Model):

@@ -22,6 +22,9 @@ RESTORING_ANNOTATION = f"{GROUP}/restoring"
 # The uid a restored VideoJob had before: the dashboard keeps its history row under it, so a restore does not
 # record the job twice (the row from the Postgres dump and one under the new uid).
 RESTORED_UID_ANNOTATION = f"{GROUP}/restored-uid"
+# Split-and-stitch (issue 14): at most this many chunks, each at least this long (shorter sources get fewer).
+MAX_PARALLELISM = 32
+MIN_CHUNK_SECONDS = 10.0
 
 
 class _Model(_LaxModel):
@@ -348,6 +351,11 @@ class VideoJobSpec(_Model):
                     "message": "spec.trim is immutable: create a new VideoJob instead",
                 },
                 {
+                    "rule": "has(self.parallelism) == has(oldSelf.parallelism) && "
+                    "(!has(self.parallelism) || self.parallelism == oldSelf.parallelism)",
+                    "message": "spec.parallelism is immutable: the split is planned once",
+                },
+                {
                     "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
                     "message": "spec.cancel cannot be undone: create a new VideoJob instead",
                 },
@@ -385,6 +393,15 @@ class VideoJobSpec(_Model):
         "stays, so GitOps tools do not re-create it.",
     )
     resources: Resources | None = Field(default=None, description="Worker container resources.")
+    parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARALLELISM,
+        description="Encode in this many chunks at once (pods of one Indexed Job), then stitch them. Each chunk "
+        f"lasts at least {MIN_CHUNK_SECONDS:g} s, so short sources get fewer; a spec the split cannot serve "
+        "(several inputs, a title card, a rendition fps, thumbnails) runs in one pod, and status.split says why. "
+        "Default: the stack's workerDefaults.parallelism, else 1. Immutable.",
+    )
     stack_ref: StackRef | None = Field(default=None, alias="stackRef", description="Take defaults from an OmaStack.")
 
 
@@ -420,6 +437,37 @@ class OutputFile(_Model):
     duration_seconds: float | None = Field(default=None, alias="durationSeconds", description="Duration.")
     size_bytes: int = Field(alias="sizeBytes", description="Size on disk (an HLS variant: all its segments).")
     sha256: str = Field(max_length=64, description="SHA-256 of the file (an HLS variant: of its playlist).")
+
+
+class ChunkPlan(_Model):
+    """One chunk of a split encode: `frames` frames of the (trimmed) source, from `startSeconds`."""
+
+    index: int = Field(ge=0, lt=MAX_PARALLELISM, description="The Indexed Job's completion index that encodes it.")
+    start_seconds: float = Field(alias="startSeconds", ge=0, description="Where it starts in the output.")
+    seek_seconds: float | None = Field(
+        default=None, alias="seekSeconds", ge=0, description="Where the worker seeks the input (none: its start)."
+    )
+    frames: int = Field(ge=1, description="Source frames it encodes.")
+    keyframe: bool = Field(
+        description="Whether its decode starts on a source keyframe right before it (one frame decoded in vain; "
+        "otherwise up to a GOP)."
+    )
+
+
+class SplitPlan(_Model):
+    """Where the source is cut, found by the plan step (frame-exact; on keyframes where it can)."""
+
+    chunks: list[ChunkPlan] = Field(default_factory=list, max_length=MAX_PARALLELISM, description="In order.")
+    message: str = Field(default="", max_length=1024, description="Why this many chunks.")
+
+
+class ChunkCounts(_Model):
+    """The chunks' Indexed Job, counted."""
+
+    count: int = Field(ge=0, description="Chunks planned.")
+    succeeded: int = Field(default=0, ge=0, description="Chunks encoded.")
+    failed: int = Field(default=0, ge=0, description="Chunks that failed for good.")
+    retried: int = Field(default=0, ge=0, description="Chunk attempts that failed and were retried alone.")
 
 
 class Condition(ConditionBase):
@@ -467,6 +515,14 @@ class VideoJobStatus(_Model):
         default_factory=list, max_length=500, description="Verified outputs, written by the worker."
     )
     failure: Failure | None = Field(default=None, description="Set when the phase is Failed.")
+    split: SplitPlan | None = Field(default=None, description="The plan step's split, with parallelism > 1.")
+    chunks: ChunkCounts | None = Field(default=None, description="The chunks' progress, with parallelism > 1.")
+    chunk_progress: dict[str, Progress] = Field(
+        default_factory=dict,
+        alias="chunkProgress",
+        max_length=MAX_PARALLELISM,
+        description="Each chunk's own progress, by index, written by its pod; folded into progress.",
+    )
 
 
 class VideoJob(BaseModel):

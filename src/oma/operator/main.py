@@ -13,6 +13,8 @@ from typing import Any
 
 import kopf
 
+from oma.models.videojob import MIN_CHUNK_SECONDS
+
 from .common.lease import ElectionSettings
 from .runtime import RUNTIME, Election
 from .videojob.builders import WorkerDefaults
@@ -109,6 +111,12 @@ def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
         help="tolerations for worker pods as a JSON list of Kubernetes tolerations",
     )
     p.add_argument(
+        "--worker-min-chunk-seconds",
+        type=float,
+        default=MIN_CHUNK_SECONDS,
+        help=f"shortest chunk of a split VideoJob (spec.parallelism), default {MIN_CHUNK_SECONDS:g}",
+    )
+    p.add_argument(
         "--worker-allow-private-inputs",
         action="store_true",
         help="let workers fetch URLs on private/loopback addresses (on-prem media servers)",
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         node_selector={**args.worker_node_selector_json, **_pairs(args.worker_node_selector)},
         tolerations=[*args.worker_tolerations_json, *(_toleration(t) for t in args.worker_toleration or [])],
         allow_private_inputs=args.worker_allow_private_inputs,
+        min_chunk_seconds=args.worker_min_chunk_seconds,
     )
     RUNTIME.settings = Settings(
         defaults=defaults, max_concurrent_per_namespace=args.max_concurrent_per_namespace, namespaces=args.namespace

@@ -81,7 +81,7 @@ def _check_colors(spec: VideoJobSpec) -> None:
                 )
 
 
-def _resolve_sources(
+def resolve_sources(
     spec: VideoJobSpec, volumes: Volumes, allow_private: bool, allowed: tuple[str, ...]
 ) -> list[planner.Source]:
     _check_colors(spec)
@@ -343,7 +343,7 @@ def _finish_thumbnails(out: planner.PlannedOutput, spec: VideoJobSpec, dest: Pat
     return result
 
 
-def _check_writable(dest: Path) -> None:
+def check_writable(dest: Path) -> None:
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=dest, prefix=".oma-write-check-"):
@@ -454,8 +454,8 @@ def execute(
 ) -> list[OutputFile]:
     """Everything the worker does for one job, writing into `dest` (from `destination`). Raises WorkerError."""
     reporter.progress(Progress(phase="Probing", percent=0))
-    sources = _resolve_sources(spec, volumes, allow_private, allowed_networks)
-    _check_writable(dest)
+    sources = resolve_sources(spec, volumes, allow_private, allowed_networks)
+    check_writable(dest)
     with tempfile.TemporaryDirectory(prefix="oma-") as work:
         p, estimate = plan_job(spec, sources, Path(work), dest, uuid.uuid4().hex[:12])
         _prepare_partials(p.outputs)

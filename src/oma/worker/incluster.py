@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,10 +19,14 @@ from pydantic import ValidationError
 
 from oma.k8s import ApiFailure, NotFound, SyncKube, kinds
 from oma.models.exitcodes import PERMANENT, Exit
-from oma.models.videojob import Progress, VideoJob
+from oma.models.videojob import MIN_CHUNK_SECONDS, OutputFile, Progress, SplitPlan, VideoJob
 
-from .execute import TerminalReporter, Volumes, destination, execute
+from . import parallel
+from . import plan as planner
+from .execute import TerminalReporter, Volumes, check_writable, destination, execute, resolve_sources
 from .exitcodes import WorkerError
+
+Allowed = tuple[bool, tuple[str, ...]]  # private inputs allowed; networks a namespace allows by name
 
 log = logging.getLogger("oma.worker")
 FIELD_MANAGER = "oma-worker"
@@ -76,10 +82,25 @@ class StatusReporter:
         if progress.phase == self.last_phase and now - self.last < self.interval:
             return
         self.last, self.last_phase = now, progress.phase
-        self.patch({"progress": progress.model_dump(by_alias=True, exclude_none=True)})
+        self.patch(self.progress_patch(progress.model_dump(by_alias=True, exclude_none=True)))
+
+    def progress_patch(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {"progress": progress}
 
 
-def main(allow_private: bool = False) -> int:
+class ChunkStatusReporter(StatusReporter):
+    """A chunk pod's progress goes to status.chunkProgress.<index> (a merge patch touches its own key only);
+    the operator folds every chunk's into status.progress."""
+
+    def __init__(self, kube: SyncKube, namespace: str, name: str, index: int, interval: float = 3.0) -> None:
+        super().__init__(kube, namespace, name, interval)
+        self.index = index
+
+    def progress_patch(self, progress: dict[str, Any]) -> dict[str, Any]:
+        return {"chunkProgress": {str(self.index): progress}}
+
+
+def main(allow_private: bool = False, step: str = "encode") -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     name = os.environ.get("OMA_VIDEOJOB_NAME")
     namespace = os.environ.get("OMA_VIDEOJOB_NAMESPACE")
@@ -97,9 +118,12 @@ def main(allow_private: bool = False) -> int:
     except ApiFailure as e:
         print(f"error: cannot read VideoJob {namespace}/{name}: {e.message}", file=sys.stderr)
         return int(Exit.TRANSIENT)
-    reporter = StatusReporter(kube, namespace, name)
+    index = int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+    reporter = (
+        ChunkStatusReporter(kube, namespace, name, index) if step == "chunk" else StatusReporter(kube, namespace, name)
+    )
     try:
-        return _run(body, reporter, allow_private)
+        return _run(body, reporter, allow_private, step)
     except ApiFailure as e:
         print(f"error: the outcome could not be recorded in the VideoJob's status: {e.message}", file=sys.stderr)
         return int(Exit.TRANSIENT)
@@ -113,13 +137,68 @@ def parse(body: dict[str, Any]) -> VideoJob:
         raise WorkerError(Exit.INVALID_SPEC, "InvalidSpec", f"the VideoJob is not valid: {e}") from e
 
 
-def _run(body: dict[str, Any], reporter: StatusReporter, allow_private: bool) -> int:
+def _split(vj: VideoJob) -> SplitPlan:
+    split = vj.status.split if vj.status else None
+    if split is None or len(split.chunks) < 2:
+        raise WorkerError(Exit.INVALID_SPEC, "SplitMissing", "status.split has no chunks: the plan step did not run")
+    return split
+
+
+def _plan(vj: VideoJob, dest: Path, volumes: Volumes, reporter: StatusReporter, allowed: Allowed) -> int:
+    """The plan step: check and probe the source, find the cuts, record them in status.split."""
+    reporter.progress(Progress(phase="Probing", percent=0))
+    sources = resolve_sources(vj.spec, volumes, *allowed)
+    check_writable(dest)
+    parallel.check_budget(vj.spec, sources)
+    n = int(os.environ.get("OMA_PARALLELISM", "1"))
+    minimum = float(os.environ.get("OMA_MIN_CHUNK_SECONDS", str(MIN_CHUNK_SECONDS)))
+    split = parallel.plan(vj.spec, sources, n, minimum)
+    reporter.record({"split": split.model_dump(by_alias=True, exclude_none=True)})
+    print(f"split: {len(split.chunks)} chunk(s): {split.message}")
+    return 0
+
+
+def _chunk(vj: VideoJob, dest: Path, volumes: Volumes, reporter: StatusReporter, allowed: Allowed) -> int:
+    """One pod of the Indexed Job: chunk $JOB_COMPLETION_INDEX for every rendition, under the destination."""
+    index = int(os.environ.get("JOB_COMPLETION_INDEX", "-1"))
+    split = _split(vj)
+    if not 0 <= index < len(split.chunks):
+        raise WorkerError(Exit.INVALID_SPEC, "SplitMissing", f"chunk index {index} is not in status.split")
+    sources = resolve_sources(vj.spec, volumes, *allowed)
+    seconds = planner.expected_seconds(vj.spec, sources)
+    work = parallel.split_dir(dest, vj.metadata.uid or vj.metadata.name)
+    parallel.encode_chunk(vj.spec, sources[0], split, index, work, reporter, seconds)
+    reporter.progress(Progress(phase="Done", percent=100))
+    return 0
+
+
+def _stitch(vj: VideoJob, dest: Path, volumes: Volumes, reporter: StatusReporter, allowed: Allowed) -> list[OutputFile]:
+    """The last step: join the chunks, add the audio, verify, publish; then remove the chunks."""
+    split = _split(vj)
+    sources = resolve_sources(vj.spec, volumes, *allowed)
+    work = parallel.split_dir(dest, vj.metadata.uid or vj.metadata.name)
+    reporter.progress(Progress(phase="Packaging", percent=100))
+    results = parallel.stitch(vj.spec, sources, split, work, dest, uuid.uuid4().hex[:12])
+    shutil.rmtree(work, ignore_errors=True)
+    reporter.progress(Progress(phase="Done", percent=100))
+    return results
+
+
+def _run(body: dict[str, Any], reporter: StatusReporter, allow_private: bool, step: str = "encode") -> int:
     root = Path(os.environ.get("OMA_PVC_ROOT", "/mnt/pvc"))
     try:
         vj = parse(body)
         dest = destination(vj.spec, root / vj.spec.destination.claim_name)
-        allowed = tuple(n for n in os.environ.get("OMA_ALLOWED_CIDRS", "").split(",") if n)
-        results = execute(vj.spec, dest, Volumes(root, {}), reporter, allow_private, allowed)
+        allowed = (allow_private, tuple(n for n in os.environ.get("OMA_ALLOWED_CIDRS", "").split(",") if n))
+        volumes = Volumes(root, {})
+        if step == "plan":
+            return _plan(vj, dest, volumes, reporter, allowed)
+        if step == "chunk":
+            return _chunk(vj, dest, volumes, reporter, allowed)
+        if step == "stitch":
+            results = _stitch(vj, dest, volumes, reporter, allowed)
+        else:
+            results = execute(vj.spec, dest, volumes, reporter, *allowed)
     except WorkerError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         reporter.record(

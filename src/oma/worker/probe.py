@@ -60,3 +60,32 @@ def probe(location: str, protocol_whitelist: str | None = None, timeout: float =
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
         size_bytes=int(fmt["size"]) if fmt.get("size") else None,
     )
+
+
+def video_frames(
+    location: str, protocol_whitelist: str | None = None, timeout: float = 600
+) -> list[tuple[float, bool]]:
+    """Every video packet of the first video stream as (seconds from the input's start, keyframe), in
+    presentation order. Reads packets only (no decoding): seconds for an hour of 1080p."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
+    cmd += ["-show_entries", "format=start_time", "-of", "json"]
+    if protocol_whitelist:
+        cmd += ["-protocol_whitelist", protocol_whitelist]
+    cmd.append(location)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise ProbeError(f"ffprobe (packets) timed out after {timeout:.0f}s") from e
+    if out.returncode != 0:
+        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
+        raise ProbeError(lines[-1] if lines else f"ffprobe exited {out.returncode}")
+    data = json.loads(out.stdout or "{}")
+    start = float((data.get("format") or {}).get("start_time") or 0)
+    frames = []
+    for p in data.get("packets", []):
+        t = p.get("pts_time")
+        if t in (None, "N/A"):
+            raise ProbeError("a video packet has no timestamp; the source cannot be cut frame-exactly")
+        frames.append((float(t) - start, "K" in p.get("flags", "")))
+    frames.sort()
+    return frames

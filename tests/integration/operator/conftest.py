@@ -27,7 +27,9 @@ def operator(
     cluster: devcluster.ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    op = OperatorProcess(cluster.kubeconfig, log, extra_args=["--worker-allow-private-inputs"])
+    op = OperatorProcess(
+        cluster.kubeconfig, log, extra_args=["--worker-allow-private-inputs", "--worker-min-chunk-seconds", "2"]
+    )
     op.start()
     yield op
     op.stop()

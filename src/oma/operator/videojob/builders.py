@@ -9,7 +9,7 @@ from typing import Any
 from oma.models import videojob
 from oma.models.exitcodes import PERMANENT
 from oma.models.omastack import WorkerDefaultsSpec
-from oma.models.videojob import VideoJob
+from oma.models.videojob import MIN_CHUNK_SECONDS, VideoJob
 
 from ..common.labels import LABEL_MANAGED_BY, LABEL_VIDEOJOB, MANAGER, child_name, controller_reference, managed_labels
 from ..common.podsecurity import restricted_container, restricted_pod
@@ -33,12 +33,22 @@ DENIED_V4 = (
 )  # fmt: skip
 DENIED_V6 = ("::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8")
 
+# Split-and-stitch (issue 14): a VideoJob with parallelism > 1 runs as these Jobs in turn. `encode` is today's
+# single Job (also what a plan that finds nothing to split leads to); a later step's Job supersedes an earlier one.
+LABEL_STEP = "video.oma.ai/step"
+STEP_RANK = {"plan": 0, "encode": 1, "chunks": 1, "stitch": 2}
+
 __all__ = [
     "LABEL_MANAGED_BY",
+    "LABEL_STEP",
     "LABEL_VIDEOJOB",
     "MANAGER",
+    "STEP_RANK",
     "WorkerDefaults",
+    "build_chunks_job",
     "build_job",
+    "build_plan_job",
+    "build_stitch_job",
     "build_worker_network_policy",
     "build_worker_rbac",
 ]
@@ -59,6 +69,8 @@ class WorkerDefaults:
     allow_private_inputs: bool = False
     # Networks the namespace allows by name (an annotation): the egress policy and the worker's URL check agree.
     allowed_cidrs: tuple[str, ...] = ()
+    # The shortest chunk the plan step cuts (spec.parallelism); shorter sources get fewer chunks.
+    min_chunk_seconds: float = MIN_CHUNK_SECONDS
 
 
 def worker_defaults(base: WorkerDefaults, stack: WorkerDefaultsSpec | None) -> WorkerDefaults:
@@ -69,8 +81,9 @@ def worker_defaults(base: WorkerDefaults, stack: WorkerDefaultsSpec | None) -> W
     return replace(base, image=stack.image or base.image, requests=merged["requests"], limits=merged["limits"])
 
 
-def job_name(vj: VideoJob) -> str:
-    return child_name(vj.metadata.name, "vj")
+def job_name(vj: VideoJob, step: str = "encode") -> str:
+    """The Job of one step: `<name>-vj` for the single encode (as before issue 14), `<name>-<step>` otherwise."""
+    return child_name(vj.metadata.name, "vj" if step == "encode" else step)
 
 
 def worker_selector() -> dict[str, str]:
@@ -124,14 +137,19 @@ def _volumes(vj: VideoJob, defaults: WorkerDefaults) -> tuple[list[dict[str, Any
     return volumes, mounts
 
 
-def worker_pod_spec(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
+def worker_pod_spec(
+    vj: VideoJob, defaults: WorkerDefaults, step: str = "encode", env: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     volumes, mounts = _volumes(vj, defaults)
+    args = ["--allow-private-inputs"] if defaults.allow_private_inputs else []
+    if step != "encode":
+        args += ["--step", "chunk" if step == "chunks" else step]
     container = {
         "name": WORKER_CONTAINER,
         "image": defaults.image,
         "imagePullPolicy": defaults.image_pull_policy,
         "command": ["oma", "worker"],
-        "args": ["--allow-private-inputs"] if defaults.allow_private_inputs else [],
+        "args": args,
         "env": [
             {"name": "OMA_VIDEOJOB_NAME", "value": vj.metadata.name},
             {"name": "OMA_VIDEOJOB_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -142,6 +160,7 @@ def worker_pod_spec(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
                 if defaults.allowed_cidrs
                 else []
             ),
+            *({"name": k, "value": v} for k, v in env),
         ],
         "resources": _resources(vj, defaults),
         "volumeMounts": mounts,
@@ -162,14 +181,17 @@ def worker_pod_spec(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
     return pod_spec
 
 
-def build_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
-    """The batch/v1 Job that runs the worker for `vj`; same input, same output."""
+def _step_job(
+    vj: VideoJob, defaults: WorkerDefaults, step: str, env: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     labels = job_labels(vj)
+    if step != "encode":
+        labels[LABEL_STEP] = step
     spec: dict[str, Any] = {
         "backoffLimit": vj.spec.retries.limit,
         "podFailurePolicy": pod_failure_policy(),
         "suspend": vj.spec.suspend,
-        "template": {"metadata": {"labels": labels}, "spec": worker_pod_spec(vj, defaults)},
+        "template": {"metadata": {"labels": labels}, "spec": worker_pod_spec(vj, defaults, step, env)},
     }
     if vj.spec.timeouts.running_seconds:
         spec["activeDeadlineSeconds"] = vj.spec.timeouts.running_seconds
@@ -179,13 +201,45 @@ def build_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(vj),
+            "name": job_name(vj, step),
             "namespace": vj.metadata.namespace,
             "labels": labels,
             "ownerReferences": [owner_reference(vj)],
         },
         "spec": spec,
     }
+
+
+def build_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
+    """The batch/v1 Job that runs the worker for `vj`; same input, same output."""
+    return _step_job(vj, defaults, "encode")
+
+
+def build_plan_job(vj: VideoJob, defaults: WorkerDefaults, parallelism: int) -> dict[str, Any]:
+    """The short Job that probes the source and records where to cut it in status.split."""
+    env = (("OMA_PARALLELISM", str(parallelism)), ("OMA_MIN_CHUNK_SECONDS", f"{defaults.min_chunk_seconds:g}"))
+    return _step_job(vj, defaults, "plan", env)
+
+
+def build_chunks_job(vj: VideoJob, defaults: WorkerDefaults, chunks: int) -> dict[str, Any]:
+    """An Indexed Job: pod i encodes chunk i for every rendition. A failed chunk is retried alone (up to
+    retries.limit times); a permanent exit code, or a chunk out of retries, fails the whole Job at once."""
+    job = _step_job(vj, defaults, "chunks")
+    spec = job["spec"]
+    del spec["backoffLimit"]  # with backoffLimitPerIndex the per-index limit is the one that counts
+    spec.update(
+        completionMode="Indexed",
+        completions=chunks,
+        parallelism=chunks,
+        backoffLimitPerIndex=vj.spec.retries.limit,
+        maxFailedIndexes=0,
+    )
+    return job
+
+
+def build_stitch_job(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
+    """The Job that joins the chunks, adds the audio, verifies and publishes the outputs."""
+    return _step_job(vj, defaults, "stitch")
 
 
 def build_worker_rbac(namespace: str) -> list[dict[str, Any]]:

@@ -127,10 +127,17 @@ class VideoJobController:
             return
         key = (meta["namespace"], owner)
         self.last_event = time.monotonic()
+        current = self.jobs.get(key)
         if event_type == "DELETED":
-            self.jobs.pop(key, None)
+            if current is not None and current.name == meta["name"]:
+                self.jobs.pop(key, None)
         else:
-            self.jobs[key] = JobState.from_body(body)
+            state = JobState.from_body(body)
+            # A split job's steps follow each other: an earlier step's late event (or TTL) is no news.
+            rank = builders.STEP_RANK
+            if current is not None and rank.get(state.step, 1) < rank.get(current.step, 1):
+                return
+            self.jobs[key] = state
         self.loop.poke(key)
 
     def set_stack(self, stack: Key, defaults: WorkerDefaultsSpec | None) -> None:
@@ -209,7 +216,7 @@ class VideoJobController:
                 continue
             job = self.jobs.get(key)
             if job is not None:
-                if not job.finished and not job.suspended:
+                if job.holds_slot:
                     running[sm.scope] = running.get(sm.scope, 0) + 1
             elif sm.waits:
                 scopes.setdefault(sm.scope, []).append(admission.Waiting(key, sm.priority, sm.created, sm.uid))
@@ -262,10 +269,10 @@ class VideoJobController:
     async def _apply_decision(self, key: Key, entry: Entry, vj: VideoJob, slot: QueueSlot) -> None:
         job = self.jobs.get(key)
         now = clock.now()
-        d = decide(vj, job, slot, now, queued_expired(vj, job, now))
+        d = decide(vj, job, slot, now, queued_expired(vj, job, now), self._parallelism(vj))
         ns, name = key
         if d.create_job:
-            await self._create_job(key, entry, vj)
+            await self._create_job(key, entry, vj, d.create_job)
         if d.suspend_job is not None and job is not None:
             await self.kube.patch(kinds.JOB, job.name, {"spec": {"suspend": d.suspend_job}}, namespace=ns)
         if d.delete_job and job is not None:
@@ -281,18 +288,38 @@ class VideoJobController:
             reason, message, warning = d.event
             self.events.post(entry.body, reason, message, warning)
 
-    async def _create_job(self, key: Key, entry: Entry, vj: VideoJob) -> None:
+    def _parallelism(self, vj: VideoJob) -> int:
+        """spec.parallelism, else its stack's workerDefaults.parallelism, else 1."""
+        if vj.spec.parallelism is not None:
+            return vj.spec.parallelism
+        stack = self.stacks.get((vj.metadata.namespace or "", vj.spec.stack_ref.name)) if vj.spec.stack_ref else None
+        return (stack.parallelism if stack else None) or 1
+
+    async def _create_job(self, key: Key, entry: Entry, vj: VideoJob, step: str) -> None:
         ns = key[0]
         await self._ensure_worker_rbac(ns)
         allowed = await self._ensure_worker_egress(ns)
         stack = self.stacks.get((ns, vj.spec.stack_ref.name)) if vj.spec.stack_ref else None
         defaults = replace(worker_defaults(self.settings.defaults, stack), allowed_cidrs=allowed)
-        manifest = builders.build_job(vj, defaults)
+        completions = 1
+        if step == "plan":
+            manifest = builders.build_plan_job(vj, defaults, self._parallelism(vj))
+        elif step == "chunks":
+            assert vj.status is not None and vj.status.split is not None
+            completions = len(vj.status.split.chunks)
+            manifest = builders.build_chunks_job(vj, defaults, completions)
+        elif step == "stitch":
+            manifest = builders.build_stitch_job(vj, defaults)
+        else:
+            manifest = builders.build_job(vj, defaults)
         # A Job's template is immutable, so there is nothing to apply over an existing one.
         await self.kube.create(manifest)
-        metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
-        # Count the slot as taken before the Job's watch event arrives.
-        self.jobs[key] = JobState(name=manifest["metadata"]["name"], suspended=vj.spec.suspend)
+        if step in ("plan", "encode"):
+            metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
+        # Count the slot as taken (and the step as begun) before the Job's watch event arrives.
+        self.jobs[key] = JobState(
+            name=manifest["metadata"]["name"], suspended=vj.spec.suspend, step=step, completions=completions
+        )
 
     def _remember_status(self, key: Key, patch: dict[str, Any], written: str) -> None:
         """Apply our own patch to the cached object, so neither the next pass nor the watch's echo repeats it."""
