@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -143,11 +142,18 @@ class Runtime:
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel and wait for `tasks`, cancelling again each second: a cancellation swallowed by a race must neither
+    leave a loop acting nor block the caller (the elector waits here before it can try for the lease again)."""
     for task in tasks:
         task.cancel()
     for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            if not task.done():
+                log.warning("task %s outlived its cancellation; cancelling it again", task.get_name())
+                task.cancel()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s ended with %r", task.get_name(), task.exception())
 
 
 RUNTIME = Runtime()

@@ -167,7 +167,8 @@ class Jobs:
                 if finished:
                     return
                 try:
-                    body = await asyncio.wait_for(queue.get(), timeout=15)
+                    async with asyncio.timeout(15):  # not wait_for: on 3.11 it can lose a state or a cancellation
+                        body = await queue.get()
                 except TimeoutError:
                     yield "keepalive", "", {}
 

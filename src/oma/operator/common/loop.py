@@ -77,8 +77,11 @@ class ReconcileLoop(Generic[K]):
     async def run(self, reconcile: Callable[[set[K]], Awaitable[None]]) -> None:
         last_resync = time.monotonic()
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as the
+            # wake-up does, and a loop that survives its cancellation keeps acting after leadership is lost.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self.wake.wait()
             await asyncio.sleep(self.debounce)
             self.wake.clear()
             now = time.monotonic()
