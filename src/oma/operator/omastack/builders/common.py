@@ -82,10 +82,11 @@ def selector(stack: OmaStack, component: str) -> dict[str, str]:
 
 
 def labels(stack: OmaStack, component: str, app: str) -> dict[str, str]:
+    # No app.kubernetes.io/instance: Argo CD's label tracking reads it as "owned by the Application of that name",
+    # so a stack named like an Application would be pruned or shown OutOfSync there. video.oma.ai/stack says it.
     return {
         **selector(stack, component),
         "app.kubernetes.io/name": app,
-        "app.kubernetes.io/instance": stack.metadata.name,
         "app.kubernetes.io/component": component,
         **managed_labels(),
     }

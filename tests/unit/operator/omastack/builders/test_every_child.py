@@ -72,3 +72,19 @@ def test_optional_parts_follow_the_spec() -> None:
         "volumeClaimTemplates" not in redis and {"name": "data", "emptyDir": {}} in redis["template"]["spec"]["volumes"]
     )
     assert [c["name"] for c in redis["template"]["spec"]["containers"]] == ["redis"]  # no exporter
+
+
+def test_no_child_claims_an_argo_cd_application() -> None:
+    """Argo CD's label tracking takes app.kubernetes.io/instance for "belongs to the Application of that name"."""
+
+    def label_sets(node: object) -> list[dict[str, str]]:
+        if isinstance(node, dict):
+            found = [node["labels"]] if isinstance(node.get("labels"), dict) else []
+            return found + [s for v in node.values() for s in label_sets(v)]
+        if isinstance(node, list):
+            return [s for v in node for s in label_sets(v)]
+        return []
+
+    everything = [s for m in b.build_children(stack()) for s in label_sets(m)]
+    assert len(everything) > 18
+    assert not [s for s in everything if "app.kubernetes.io/instance" in s]
