@@ -79,6 +79,13 @@ class PrometheusRule(_Values):
         default=False, description="Create a PrometheusRule with the operator's alerts (needs prometheus-operator)."
     )
     labels: Labels = Field(default_factory=dict, description="Labels your Prometheus selects rules by.")
+    job: str = Field(
+        default="",
+        max_length=253,
+        description="The `job` label of the operator's scrape target. Empty: the chart's ServiceMonitor's "
+        "(<release>-metrics); without that ServiceMonitor and without this value, OmaOperatorDown is left out "
+        "(it would fire forever for a target nobody scrapes).",
+    )
 
 
 class GrafanaDashboard(_Values):

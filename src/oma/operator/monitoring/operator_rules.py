@@ -23,6 +23,10 @@ JOB = "OMA_OPERATOR_JOB"
 def alert_rules() -> dict[str, Any]:
     """A Prometheus rule file (`groups:`), scoped to the operator's scrape job."""
     job = f'job="{JOB}"'
+    # Every replica (leader and standbys) watches the same VideoJobs and counts the same transitions: take the
+    # largest count of any one pod, not the sum, and a pod's restart is a counter reset increase() handles.
+    count = "max(sum by (pod) (increase(oma_videojobs_finished_total{{{}}}[30m])))"
+    failed, finished = count.format(f'{job},phase="Failed"'), count.format(job)
     return {
         "groups": [
             {
@@ -42,8 +46,9 @@ def alert_rules() -> dict[str, Any]:
                         f"(rate(oma_videojob_to_job_latency_seconds_bucket{{{job}}}[10m]))) > 10",
                         15, "warning", "Runnable VideoJobs wait over 10 s (p95) for their Job.",
                     ),
-                    alert_rule("OmaVideoJobsFailing", f'sum(delta(oma_videojobs{{{job},phase="Failed"}}[30m])) > 5', 0,
-                          "warning", "More than 5 VideoJobs failed in 30 minutes: see their status.failure."),
+                    alert_rule("OmaVideoJobsFailing", f"{failed} > 5 and {failed} / {finished} > 0.25", 0, "warning",
+                          "More than 5 VideoJobs, over a quarter of those that finished, failed in 30 minutes: "
+                          "see their status.failure."),
                     alert_rule("OmaQueueBacklog", f"max by (scope) (oma_queue_depth{{{job}}}) > 50", 30, "warning",
                           "A namespace or stack has had over 50 VideoJobs queued for 30 minutes."),
                     alert_rule("OmaStackReconcileErrors",

@@ -8,6 +8,12 @@ from .grafana import dashboard, panel
 from .rules import alert_rule
 
 
+def _scope(namespace: str, stack: str) -> dict[str, str]:
+    """Labels every stack alert carries: max(), sum() and absent() drop the series' own, and Alertmanager routes
+    and silences by namespace."""
+    return {"namespace": namespace, "oma_stack": stack}
+
+
 def _pods(namespace: str, stack: str, component: str) -> str:
     return f'namespace="{namespace}",pod=~"{stack}-{component}-[0-9]+"'
 
@@ -18,7 +24,8 @@ def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
     kube-state-metrics, which kube-prometheus-stack installs."""
     redis, postgres = _pods(namespace, stack, "redis"), _pods(namespace, stack, "postgres")
     where = f"{namespace}/{stack}"
-    scope = {"oma_stack": stack}
+    scope = _scope(namespace, stack)
+    cronjobs = f'namespace="{namespace}",cronjob=~"{stack}-backup-.*"'
 
     return [
         {
@@ -58,13 +65,16 @@ def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
                     f"A backup Job of OmaStack {where} failed: check its pod's logs.",
                     labels=scope,
                 ),
+                # Too old is two scheduled intervals, whatever the schedule: kube-state-metrics' next schedule
+                # time minus the last one is the interval the CronJob is on now (hourly or weekly alike).
                 alert_rule(
                     "OmaBackupTooOld",
-                    f'time() - max by (cronjob) (kube_cronjob_status_last_successful_time{{namespace="{namespace}",'
-                    f'cronjob=~"{stack}-backup-.*"}}) > 2 * 86400',
+                    f"time() - max by (cronjob) (kube_cronjob_status_last_successful_time{{{cronjobs}}}) > 2 * "
+                    f"max by (cronjob) (kube_cronjob_next_schedule_time{{{cronjobs}}} "
+                    f"- kube_cronjob_status_last_schedule_time{{{cronjobs}}})",
                     30,
                     "warning",
-                    f"OmaStack {where} has no successful backup in two days.",
+                    f"OmaStack {where} has had no successful backup for two of its scheduled intervals.",
                     labels=scope,
                 ),
             ],
@@ -75,7 +85,7 @@ def alert_groups(namespace: str, stack: str) -> list[dict[str, Any]]:
 
 def _dashboard_rules(namespace: str, stack: str) -> list[dict[str, Any]]:
     """The dashboard's own metrics (scraped through the stack's ServiceMonitor)."""
-    where, scope = f"{namespace}/{stack}", {"oma_stack": stack}
+    where, scope = f"{namespace}/{stack}", _scope(namespace, stack)
     pods = f'namespace="{namespace}",pod=~"{stack}-dashboard-.+"'
     requests = f"sum(rate(oma_dashboard_http_request_duration_seconds_count{{{pods}}}[5m]))"
     errors = f'sum(rate(oma_dashboard_http_request_duration_seconds_count{{{pods},status=~"5.."}}[5m]))'
