@@ -66,6 +66,21 @@ class Worker(_Values):
         le=10000,
         description="Running VideoJobs per namespace; the annotation video.oma.ai/max-concurrent-jobs overrides.",
     )
+    scratch_size: str = Field(
+        default="20Gi",
+        alias="scratchSize",
+        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$",
+        description="Size limit of each worker's scratch emptyDir, also requested as ephemeral-storage so the "
+        "scheduler places the pod where the disk is.",
+    )
+    ttl_seconds_after_finished: int = Field(
+        default=86400,
+        alias="ttlSecondsAfterFinished",
+        ge=-1,
+        le=30 * 86400,
+        description="Delete finished worker Jobs and their pods this long after they finish, unless the VideoJob "
+        "sets its own; the VideoJob stays. -1 keeps them.",
+    )
 
 
 class ServiceMonitor(_Values):

@@ -83,6 +83,20 @@ def _volumes(stack: OmaStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return volumes, mounts
 
 
+def spread(match: dict[str, str]) -> list[dict[str, Any]]:
+    """Replicas on different nodes and zones when the cluster has them; never Pending because it has not (a
+    one-node cluster, or nodes without zone labels)."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": match},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
 def build_dashboard_deployment(stack: OmaStack) -> Manifest:
     n, spec = Names(stack.metadata.name), stack.spec.dashboard
     volumes, mounts = _volumes(stack)
@@ -115,6 +129,7 @@ def build_dashboard_deployment(stack: OmaStack) -> Manifest:
                 "securityContext": pod_security(APP_UID),
                 "containers": [container],
                 "volumes": volumes,
+                "topologySpreadConstraints": spread(selector(stack, "dashboard")),
             },
         },
     }
@@ -176,7 +191,12 @@ def build_dashboard_pdb(stack: OmaStack) -> Manifest:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": child_meta(stack, n.dashboard, "dashboard", "oma-dashboard"),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(stack, "dashboard")}},
+        "spec": {
+            "maxUnavailable": 1,
+            # A replica that is not ready (crash-looping, stuck starting) serves nothing: a drain may evict it.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector(stack, "dashboard")},
+        },
     }
 
 

@@ -87,3 +87,15 @@ def test_no_media_volume_unless_the_stack_names_its_claim() -> None:
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["OMA_DESTINATION_CLAIM"] == "media"
+
+
+def test_dashboard_replicas_spread_softly_and_unhealthy_ones_can_be_evicted() -> None:
+    children = by_kind(b.build_children(stack()))
+    pod = children[("Deployment", "s-dashboard")]["spec"]["template"]["spec"]
+    spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in spread.values())
+    assert all(c["labelSelector"]["matchLabels"] == {"video.oma.ai/stack": "s", "video.oma.ai/component": "dashboard"}
+               for c in spread.values())  # fmt: skip
+    pdb = children[("PodDisruptionBudget", "s-dashboard")]["spec"]
+    assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
