@@ -10,12 +10,14 @@ from ...common.podsecurity import restricted_container
 from ...common.resources import claim_spec
 from .common import (
     DATA_UID,
+    PASSWORD_FILE,
     POSTGRES_PORT,
     REDIS_PORT,
     Manifest,
     Names,
     child_meta,
     labels,
+    password_file,
     pod_security,
     secret_env,
     selector,
@@ -44,6 +46,8 @@ def build_backups_claim(stack: OmaStack) -> Manifest | None:
 _PRUNE = 'ls -1 "$DIR"/*."$EXT" 2>/dev/null | sort | head -n -"$KEEP" | xargs -r rm -f --'
 _POSTGRES_DUMP = f"""\
 set -eu
+# libpq reads no password file of this shape: the password stays in this script's environment only.
+if [ -n "${{PGPASSWORD_FILE:-}}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 DIR="${{BACKUP_DIR:-/backups}}/postgres" EXT=dump
 mkdir -p "$DIR"
 ts=$(date -u +%Y%m%dT%H%M%SZ)
@@ -64,8 +68,20 @@ echo "wrote $DIR/$ts.$EXT"
 """
 
 
-def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any]) -> Manifest:
+def _cronjob(
+    stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any], password: bool = False
+) -> Manifest:
+    """The CronJob running `script`; with `password`, the Postgres password mounted as PASSWORD_FILE."""
     b = stack.spec.backups
+    volumes: list[dict[str, Any]] = [
+        {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "backups", "mountPath": "/backups"}, {"name": "tmp", "mountPath": "/tmp"}]
+    if password:
+        volume, mount = password_file(stack)
+        volumes.append(volume)
+        mounts.append(mount)
     container = {
         "name": "backup",
         "image": image,
@@ -73,7 +89,7 @@ def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str
         "env": [*env, {"name": "KEEP", "value": str(b.retention)}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": restricted_container(),
-        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
     }
     spec: dict[str, Any] = {
         "schedule": b.schedule,
@@ -95,10 +111,7 @@ def _cronjob(stack: OmaStack, name: str, component: str, image: str, script: str
                         "automountServiceAccountToken": False,
                         "securityContext": pod_security(DATA_UID),
                         "containers": [container],
-                        "volumes": [
-                            {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
+                        "volumes": volumes,
                     },
                 },
             },
@@ -123,7 +136,7 @@ def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
         {"name": "PGHOST", "value": f"{n.postgres}.{ns}.svc"},
         {"name": "PGPORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "PGUSER", "username"),
-        secret_env(stack, "PGPASSWORD", "password"),
+        {"name": "PGPASSWORD_FILE", "value": PASSWORD_FILE},
         secret_env(stack, "PGDATABASE", "database"),
     ]
     redis_env = [
@@ -131,6 +144,8 @@ def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
         {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
     ]
     return [
-        _cronjob(stack, n.backup_postgres, "backup-postgres", stack.spec.postgres.image_ref(), _POSTGRES_DUMP, pg_env),
+        _cronjob(
+            stack, n.backup_postgres, "backup-postgres", stack.spec.postgres.image_ref(), _POSTGRES_DUMP, pg_env, True
+        ),
         _cronjob(stack, n.backup_redis, "backup-redis", stack.spec.redis.image, _REDIS_SNAPSHOT, redis_env),
     ]

@@ -108,8 +108,26 @@ def pod_security(uid: int) -> dict[str, Any]:
 
 
 def secret_env(stack: OmaStack, name: str, key: str) -> dict[str, Any]:
-    """An env var from the stack's Postgres credentials Secret."""
+    """An env var from the stack's Postgres credentials Secret (names, never the password: see password_file)."""
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": Names(stack.metadata.name).credentials, "key": key}}}
+
+
+CREDENTIALS_DIR = "/etc/oma/postgres"
+PASSWORD_FILE = f"{CREDENTIALS_DIR}/password"
+
+
+def password_file(stack: OmaStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, mount) of the Postgres password as a file at PASSWORD_FILE: a value in the environment is
+    inherited by every child process and shows in /proc/<pid>/environ and crash reports; a file is not."""
+    volume = {
+        "name": "postgres-credentials",
+        "secret": {
+            "secretName": Names(stack.metadata.name).credentials,
+            "items": [{"key": "password", "path": "password"}],
+            "defaultMode": 0o440,  # the pod's fsGroup reads it; nobody else
+        },
+    }
+    return volume, {"name": "postgres-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True}
 
 
 def digest(*parts: str) -> str:

@@ -15,12 +15,14 @@ from .common import (
     ANNOTATION_ROTATION,
     APP_UID,
     DASHBOARD_PORT,
+    PASSWORD_FILE,
     POSTGRES_PORT,
     REDIS_PORT,
     Manifest,
     Names,
     child_meta,
     labels,
+    password_file,
     pod_security,
     secret_env,
     selector,
@@ -61,7 +63,7 @@ def dashboard_env(stack: OmaStack) -> list[dict[str, Any]]:
         {"name": "OMA_POSTGRES_PORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "OMA_POSTGRES_DB", "database"),
         secret_env(stack, "OMA_POSTGRES_USER", "username"),
-        secret_env(stack, "OMA_POSTGRES_PASSWORD", "password"),
+        {"name": "OMA_POSTGRES_PASSWORD_FILE", "value": PASSWORD_FILE},
         {"name": "OMA_STACK", "value": stack.metadata.name},
         {"name": "OMA_NAMESPACE", "value": ns},
         *({"name": k, "value": v} for k, v in settings.items()),
@@ -72,8 +74,9 @@ def _volumes(stack: OmaStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     """(volumes, mounts): scratch space, the media PVC read-only (outputs are served, never written) when the
     stack names one, presets."""
     spec = stack.spec.dashboard
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    credentials, credentials_mount = password_file(stack)
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}, credentials]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, credentials_mount]
     if spec.media_claim:  # a claim that does not exist would keep every dashboard pod Pending
         volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": spec.media_claim, "readOnly": True}})
         mounts.append({"name": "media", "mountPath": MEDIA_MOUNT, "readOnly": True})

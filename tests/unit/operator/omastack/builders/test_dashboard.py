@@ -84,7 +84,7 @@ def test_an_ingress_only_when_asked() -> None:
 
 def test_no_media_volume_unless_the_stack_names_its_claim() -> None:
     pod = build_dashboard_deployment(stack())["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp", "postgres-credentials"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["OMA_DESTINATION_CLAIM"] == "media"
 
