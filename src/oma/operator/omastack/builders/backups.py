@@ -68,11 +68,8 @@ echo "wrote $DIR/$ts.$EXT"
 """
 
 
-def _cronjob(
-    stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any], password: bool = False
-) -> Manifest:
-    """The CronJob running `script`; with `password`, the Postgres password mounted as PASSWORD_FILE."""
-    b = stack.spec.backups
+def _volumes(stack: OmaStack, password: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, mounts): the backups PVC, scratch, and the Postgres password file when `password`."""
     volumes: list[dict[str, Any]] = [
         {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
         {"name": "tmp", "emptyDir": {}},
@@ -82,6 +79,15 @@ def _cronjob(
         volume, mount = password_file(stack)
         volumes.append(volume)
         mounts.append(mount)
+    return volumes, mounts
+
+
+def _cronjob(
+    stack: OmaStack, name: str, component: str, image: str, script: str, env: list[Any], password: bool = False
+) -> Manifest:
+    """The CronJob running `script`; with `password`, the Postgres password mounted as PASSWORD_FILE."""
+    b = stack.spec.backups
+    volumes, mounts = _volumes(stack, password)
     container = {
         "name": "backup",
         "image": image,
