@@ -39,7 +39,7 @@ tools:
 # Everything generated from the code: CRDs, the chart's values schema, the operator's alerts and dashboard.
 generate: venv
 	$(BIN)/python -m oma.models.crd crds charts/oma-operator/files/crds
-	$(BIN)/python -m oma.models.chart_values charts/oma-operator/values.schema.json
+	$(BIN)/python -m oma.models.chart_values charts/oma-operator
 	$(BIN)/python -m oma.operator.monitoring.operator_rules monitoring charts/oma-operator/files/monitoring
 
 crds: generate

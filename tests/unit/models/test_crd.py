@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from oma.models import chart_values, crd
 from oma.operator.common.conditions import Cond, merge_conditions
@@ -110,3 +111,17 @@ def test_printer_columns_are_described_and_short_names_do_not_clash(name: str) -
     # Short names other operators are known to take (or that read as a common noun) stay free.
     assert not set(spec["names"]["shortNames"]) & {"stack", "stacks", "job", "jobs", "app", "svc"}
     assert spec["names"]["shortNames"] == {"VideoJob": ["vj"], "OmaStack": ["oms"]}[spec["names"]["kind"]]
+
+
+def test_chart_readme_values_table_matches_values_yaml_and_the_schema() -> None:
+    chart = REPO / "charts" / "oma-operator"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    readme = (chart / "README.md").read_text()
+    assert chart_values.readme_with_table(readme, values) == readme, "the values table drifted: make generate"
+    table = readme.split(chart_values.TABLE_BEGIN)[1]
+    assert '| `worker.scratchSize` | string | `"20Gi"` |' in table
+
+
+def test_a_value_the_schema_does_not_know_cannot_be_tabled() -> None:
+    with pytest.raises(ValueError, match="workerr"):
+        chart_values.values_table({"workerr": {}})
