@@ -72,8 +72,14 @@ def kubectl(cluster: devcluster.ClusterInfo, tmp_path: Path, *args: str) -> subp
 
 
 def test_objects_from_v0_1_0_survive_the_crd_upgrade(
-    old_crds: None, kube: Client, namespace: str, cluster: devcluster.ClusterInfo, tmp_path: Path
+    no_session_operators: None,
+    old_crds: None,
+    kube: Client,
+    namespace: str,
+    cluster: devcluster.ClusterInfo,
+    tmp_path: Path,
 ) -> None:
+    """No operator runs meanwhile: the statuses written here are the only ones (an operator would rewrite them)."""
     kube.create(from_dict({**videojob("old"), "metadata": {"name": "old", "namespace": namespace}}))
     kube.patch(VideoJobResource.Status, "old", {"status": {"phase": "Queued", "conditions": old_style_conditions()}},
                namespace=namespace, patch_type=PatchType.MERGE)  # fmt: skip
