@@ -21,6 +21,7 @@ packages=(
   nftables        # nft: teardown deletes the nf_tables tables iptables-nft made for the node
   buildah         # builds our Dockerfiles without a Docker engine
   mmdebstrap      # the Debian base image, made locally from the mirror apt uses
+  prometheus      # promtool: `promtool test rules` fires and silences every alert (its server is not started)
 )
 
 missing=()
@@ -38,3 +39,7 @@ echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# We want promtool only: on a host with systemd, the package's Prometheus server would start and keep :9090.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

@@ -16,6 +16,8 @@ NEEDS = {
     "ffmpeg": "Debian's ffmpeg and ffprobe (make deps)",
     "services": "Debian's PostgreSQL and Redis servers (make deps)",
     "tools": "the Go-built tools in ~/.cache/oma (make tools)",
+    "promtool": "promtool from Debian's prometheus package (make deps)",
+    "linters": "kubeconform, kube-score and Kubernetes' JSON schemas from hack/build-linters.sh (make linters)",
     "browser": "Debian's Chromium at /usr/bin/chromium, driven by Playwright (make deps)",
     "node": "the real node: root, kubelet + containerd from hack/build-node.sh, images from hack/build-images.sh",
 }
@@ -45,6 +47,10 @@ def _missing(marker: str) -> str | None:
         return None if pg and shutil.which("redis-server") else "postgres or redis-server not installed"
     if marker == "browser":
         return None if Path("/usr/bin/chromium").exists() else "/usr/bin/chromium not installed"
+    if marker == "promtool":
+        return None if shutil.which("promtool") else "promtool not on PATH"
+    if marker == "linters":
+        return None if shutil.which("go") or Path("/usr/local/go/bin/go").exists() else "Go is not installed"
     if marker == "node":
         return None if os.geteuid() == 0 else "not root (containerd, the kubelet and iptables need it)"
     if marker == "tools":
@@ -58,6 +64,6 @@ def _missing(marker: str) -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("ffmpeg", "services", "tools", "browser", "node"):
+    for marker in ("ffmpeg", "services", "tools", "browser", "node", "promtool", "linters"):
         if item.get_closest_marker(marker) and (why := _missing(marker)):
             pytest.fail(f"needs {NEEDS[marker]}: {why}", pytrace=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from oma.devcluster import cluster as devcluster
 from oma.devcluster import fixtures
+from oma.devcluster.fixtures import claim
 from oma.devcluster.operator_process import OperatorProcess
 from oma.devservices import LocalPostgres, LocalRedis
 
@@ -165,3 +168,55 @@ def redis(tmp_path: Path) -> Iterator[LocalRedis]:
     server = LocalRedis(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+# --- the operator, shared by the operator and dashboard tests -------------------------------------------------
+# Defined once here: a conftest that imports a session fixture from another defines a second one, and two
+# session operators then share one Lease, so the one a test scrapes may be the standby.
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: devcluster.ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = OperatorProcess(
+        cluster.kubeconfig, log, extra_args=["--worker-allow-private-inputs", "--worker-min-chunk-seconds", "2"]
+    )
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def media_pvc(kube: Client, namespace: str) -> str:
+    kube.create(from_dict(claim("media")), namespace=namespace)
+    return "media"
+
+
+@pytest.fixture(scope="session")
+def stalling_server() -> Iterator[str]:
+    """An HTTP address that accepts connections and never answers: a worker stays busy without using CPU."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/stalled.mp4"
+    stop.set()
+    t.join(timeout=5)
+    for c in held:
+        c.close()
+    srv.close()

@@ -1,5 +1,6 @@
 -- Argo CD health of an OmaStack (video.oma.ai/v1alpha1), from its Ready condition.
 -- Paste into argocd-cm as resource.customizations.health.video.oma.ai_OmaStack (see argocd-cm.yaml).
+-- Runs in Argo CD's default sandbox (base, table, package, os.time/os.date): no string, no math, no io.
 local hs = {}
 
 local function condition(kind)
@@ -37,11 +38,12 @@ elseif ready.status == "True" then
     hs.message = hs.message .. "; monitoring: " .. (monitoring.message or monitoring.reason)
   end
 elseif ready.reason == "ComponentsNotReady" then
-  -- Pods starting or rolling: healthy soon, or Progressing stays visible in Argo CD.
+  -- Pods starting or rolling. After 10 minutes without becoming ready the operator says
+  -- ProgressDeadlineExceeded instead (an image that does not pull, a PVC that does not bind): Degraded below.
   hs.status = "Progressing"
   hs.message = ready.message or "Components not ready"
 else
-  -- ReconcileFailed and anything else the operator cannot fix by waiting.
+  -- ReconcileFailed, ProgressDeadlineExceeded and anything else the operator cannot fix by waiting.
   hs.status = "Degraded"
   hs.message = (ready.reason or "NotReady") .. ": " .. (ready.message or "")
 end

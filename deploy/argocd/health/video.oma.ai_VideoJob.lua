@@ -1,5 +1,6 @@
 -- Argo CD health of a VideoJob (video.oma.ai/v1alpha1), from the status the oma operator writes.
 -- Paste into argocd-cm as resource.customizations.health.video.oma.ai_VideoJob (see argocd-cm.yaml).
+-- Runs in Argo CD's default sandbox (base, table, package, os.time/os.date): no string, no math, no io.
 local hs = {}
 
 local function condition(kind)
@@ -62,7 +63,10 @@ elseif phase == "Running" then
   hs.status = "Progressing"
   local p = obj.status.progress
   if p ~= nil and p.percent ~= nil then
-    hs.message = string.format("Running: %.0f%% (%s)", p.percent, p.phase or "Encoding")
+    -- Argo CD's default sandbox has no string or math library: round with the % operator, join with "..".
+    local pct = p.percent + 0.5
+    pct = pct - pct % 1
+    hs.message = "Running: " .. tostring(pct) .. "% (" .. (p.phase or "Encoding") .. ")"
   else
     hs.message = message_of("Running", "Running")
   end

@@ -1,7 +1,11 @@
 #!/bin/sh
-# Initialise an empty PGDATA from POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB (as the official image does),
+# Initialise an empty PGDATA from POSTGRES_USER / POSTGRES_PASSWORD[_FILE] / POSTGRES_DB (as the official image does),
 # then run the given command (postgres) listening on every address with password authentication over TCP.
 set -eu
+# POSTGRES_PASSWORD_FILE (a mounted Secret), as the official image reads it, wins over POSTGRES_PASSWORD.
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+fi
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   if [ -z "${POSTGRES_PASSWORD:-}" ]; then

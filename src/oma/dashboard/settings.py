@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     postgres_db: str = "oma"
     postgres_user: str = "oma"
     postgres_password: str = ""
+    postgres_password_file: Path | None = Field(
+        default=None, description="Read the password from this file (a mounted Secret); wins over postgres_password."
+    )
     postgres_pool_max: int = Field(default=10, ge=1, le=100)
 
     stack: str = Field(default="oma", description="The OmaStack this dashboard belongs to.")
@@ -52,6 +55,12 @@ class Settings(BaseSettings):
     )
     recorder: bool = Field(default=True, description="Watch VideoJobs into history (off for CLI tools).")
 
+    def password(self) -> str:
+        """The password, from the file when one is named (a credentials rotation restarts the dashboard)."""
+        if self.postgres_password_file is not None:
+            return self.postgres_password_file.read_text().rstrip("\n")
+        return self.postgres_password
+
     def postgres_conninfo(self) -> str:
         from psycopg.conninfo import make_conninfo
 
@@ -60,7 +69,7 @@ class Settings(BaseSettings):
             port=self.postgres_port,
             dbname=self.postgres_db,
             user=self.postgres_user,
-            password=self.postgres_password,
+            password=self.password(),
             connect_timeout=5,
             application_name="oma-dashboard",
         )

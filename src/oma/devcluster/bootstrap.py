@@ -12,9 +12,15 @@ from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Node, ServiceAccount
+from lightkube.types import PatchType
 
 from .layout import FAKE_NODE, PROCESS_NODE, PROCESS_TAINT_KEY, PROVISIONER, STORAGE_CLASS, ClusterInfo, Layout
 from .processes import wait_until
+
+
+def node_resources(pods: str) -> dict[str, str]:
+    # ephemeral-storage: worker Jobs request their scratch space, and a node without it fits no such pod.
+    return {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "2Ti", "pods": pods}
 
 
 def node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
@@ -41,8 +47,8 @@ def node_manifest(name: str, process_backed: bool) -> dict[str, Any]:
         },
         "spec": spec,
         "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": pods},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": pods},
+            "allocatable": node_resources(pods),
+            "capacity": node_resources(pods),
         },
     }
 
@@ -68,6 +74,10 @@ def create_bootstrap_objects(info: ClusterInfo, fake_nodes: bool = True) -> None
         except ApiError as e:
             if e.status.code != 409:
                 raise
+            if obj["kind"] == "Node":  # a cluster started by an older version: give it today's resources
+                client.patch(
+                    Node.Status, obj["metadata"]["name"], {"status": obj["status"]}, patch_type=PatchType.MERGE
+                )
 
 
 def wait_bootstrap_ready(info: ClusterInfo, layout: Layout, timeout: float, fake_nodes: bool = True) -> None:

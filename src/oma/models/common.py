@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,15 +46,61 @@ class Resources(_Model):
         return out
 
 
+# metav1.Condition's constraints (k8s.io/apimachinery/pkg/apis/meta/v1 types.go): the CRD declares them, so the
+# apiserver refuses a malformed write and tools that know metav1.Condition read ours. The model itself reads
+# leniently (no pattern, reason may be empty): objects stored under the older, looser schema must still parse, or
+# the operator would take them for invalid specs after an upgrade.
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+CONDITION_REQUIRED = ["type", "status", "reason", "message", "lastTransitionTime"]
+
+
+def _required_in_crd(**schema: Any) -> Callable[[dict[str, Any]], None]:
+    """Schema keys for a field the model defaults (lenient reads) but the CRD requires: without the default, or
+    the apiserver would fill in a value its own pattern refuses."""
+
+    def edit(out: dict[str, Any]) -> None:
+        out.pop("default", None)
+        out.update(schema)
+
+    return edit
+
+
+def _crd_required(out: dict[str, Any]) -> None:
+    out["required"] = list(CONDITION_REQUIRED)
+
+
 class ConditionBase(_Model):
     """A Kubernetes-style condition: `kubectl wait --for=condition=<type>` works on these."""
 
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_crd_required)
+
     status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
-    reason: str = Field(default="", max_length=128, description="One CamelCase word for machines.")
-    message: str = Field(default="", max_length=4096, description="What happened, for people.")
-    last_transition_time: str = Field(alias="lastTransitionTime", max_length=64, description="When status changed.")
+    reason: str = Field(
+        default="",
+        description="One CamelCase word for machines.",
+        json_schema_extra=_required_in_crd(minLength=1, maxLength=1024, pattern=CONDITION_REASON_PATTERN),
+    )
+    message: str = Field(
+        default="", description="What happened, for people.", json_schema_extra=_required_in_crd(maxLength=32768)
+    )
+    last_transition_time: str = Field(
+        alias="lastTransitionTime",
+        description="When status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
     observed_generation: int | None = Field(
         default=None, alias="observedGeneration", ge=0, description="The spec generation this was computed from."
+    )
+
+
+def condition_type(description: str) -> Any:
+    """The `type` field of a condition, shaped as metav1.Condition's."""
+    return Field(
+        description=description,
+        json_schema_extra={"maxLength": 316, "pattern": CONDITION_TYPE_PATTERN},
     )
 
 

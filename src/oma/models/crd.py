@@ -157,6 +157,14 @@ def _crd(
     }
 
 
+def column(name: str, type_: str, path: str, description: str, priority: int = 0) -> dict[str, Any]:
+    """A printer column; the description is what `kubectl explain`-minded tools and UIs show for it."""
+    out: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path, "description": description}
+    if priority:
+        out["priority"] = priority
+    return out
+
+
 def videojob_crd() -> dict[str, Any]:
     return _crd(
         kind=videojob.KIND,
@@ -167,12 +175,19 @@ def videojob_crd() -> dict[str, Any]:
         description="A VideoJob turns inputs (URLs, files on PVCs, title cards) into verified MP4, HLS and "
         "thumbnail outputs by running the oma worker as a batch/v1 Job.",
         columns=[
-            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-            {"name": "Progress", "type": "number", "jsonPath": ".status.progress.percent"},
-            {"name": "Attempts", "type": "integer", "jsonPath": ".status.attempts"},
-            {"name": "Queue", "type": "integer", "jsonPath": ".status.queuePosition", "priority": 1},
-            {"name": "Reason", "type": "string", "jsonPath": ".status.failure.reason", "priority": 1},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            column(
+                "Phase",
+                "string",
+                ".status.phase",
+                "Pending, Queued, Running, Suspended, Succeeded, Failed or Cancelled.",
+            ),
+            column("Progress", "number", ".status.progress.percent", "Percent of the current attempt's work done."),
+            column("Attempts", "integer", ".status.attempts", "Worker attempts so far, retries included."),
+            column("Queue", "integer", ".status.queuePosition", "Position in the concurrency queue while Queued.", 1),
+            column(
+                "Reason", "string", ".status.failure.reason", "Why it failed (e.g. InputRefused, RunningTimeout).", 1
+            ),
+            column("Age", "date", ".metadata.creationTimestamp", "Time since the VideoJob was created."),
         ],
     )
 
@@ -184,16 +199,27 @@ def omastack_crd() -> dict[str, Any]:
     return _crd(
         kind=omastack.KIND,
         plural=omastack.PLURAL,
-        short=["stack"],
+        # Not "stack": too generic a word for a cluster shared with other operators' resources.
+        short=["oms"],
         spec=omastack.OmaStackSpec,
         status=omastack.OmaStackStatus,
         description="An OmaStack is one oma platform instance: Redis and Postgres StatefulSets, the dashboard "
         "Deployment with its HPA, monitoring objects and scheduled backups, kept as declared.",
         columns=[
-            {"name": "Ready", "type": "string", "jsonPath": condition("Ready", "status")},
-            {"name": "Reason", "type": "string", "jsonPath": condition("Ready", "reason")},
-            {"name": "Dashboard", "type": "string", "jsonPath": ".status.endpoints.dashboard", "priority": 1},
-            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            column(
+                "Ready",
+                "string",
+                condition("Ready", "status"),
+                "Whether Redis, Postgres and the dashboard are ready (the Ready condition).",
+            ),
+            column(
+                "Reason",
+                "string",
+                condition("Ready", "reason"),
+                "Why Ready is what it is (e.g. ComponentsNotReady, ProgressDeadlineExceeded).",
+            ),
+            column("Dashboard", "string", ".status.endpoints.dashboard", "The dashboard's in-cluster URL.", 1),
+            column("Age", "date", ".metadata.creationTimestamp", "Time since the OmaStack was created."),
         ],
         rules=[
             {

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .common import GROUP as GROUP
 from .common import VERSION as VERSION
-from .common import ConditionBase, DnsLabel, ObjectMeta, Quantity, Resources, _Model, cel
+from .common import ConditionBase, DnsLabel, ObjectMeta, Quantity, Resources, _Model, cel, condition_type
 
 KIND = "OmaStack"
 PLURAL = "omastacks"
@@ -360,10 +360,7 @@ class OmaStackSpec(_Model):
 class StackCondition(ConditionBase):
     """A Kubernetes-style condition: `kubectl wait --for=condition=Ready omastack/<name>` works."""
 
-    type: str = Field(
-        max_length=64,
-        description="Ready, RedisReady, PostgresReady, DashboardReady, MonitoringReady or BackupsScheduled.",
-    )
+    type: str = condition_type("Ready, RedisReady, PostgresReady, DashboardReady, MonitoringReady or BackupsScheduled.")
 
 
 class Endpoints(_Model):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .common import GROUP as GROUP
 from .common import VERSION as VERSION
-from .common import ConditionBase, DnsLabel, ObjectMeta, Resources, cel
+from .common import ConditionBase, DnsLabel, ObjectMeta, Resources, cel, condition_type
 from .common import _Model as _LaxModel
 
 KIND = "VideoJob"
@@ -473,7 +473,7 @@ class ChunkCounts(_Model):
 class Condition(ConditionBase):
     """A Kubernetes-style condition: `kubectl wait --for=condition=Succeeded` works on these."""
 
-    type: str = Field(max_length=64, description="Queued, Running, Suspended, Succeeded, Failed or Cancelled.")
+    type: str = condition_type("Queued, Running, Suspended, Succeeded, Failed or Cancelled.")
 
 
 class Failure(_Model):

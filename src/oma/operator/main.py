@@ -88,6 +88,19 @@ def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument("--worker-image", default=env("OMA_WORKER_IMAGE", WorkerDefaults.image))
     p.add_argument(
+        "--worker-scratch-size",
+        default=WorkerDefaults.scratch_size,
+        metavar="QUANTITY",
+        help="size limit of a worker's scratch emptyDir, and its ephemeral-storage request",
+    )
+    p.add_argument(
+        "--worker-ttl-seconds-after-finished",
+        type=int,
+        default=WorkerDefaults.ttl_seconds_after_finished,
+        metavar="SECONDS",
+        help="delete a finished worker Job after this long unless the VideoJob sets its own (-1: never)",
+    )
+    p.add_argument(
         "--worker-node-selector", action="append", metavar="KEY=VALUE", help="nodeSelector for worker pods (repeatable)"
     )
     p.add_argument(
@@ -151,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
         tolerations=[*args.worker_tolerations_json, *(_toleration(t) for t in args.worker_toleration or [])],
         allow_private_inputs=args.worker_allow_private_inputs,
         min_chunk_seconds=args.worker_min_chunk_seconds,
+        scratch_size=args.worker_scratch_size,
+        ttl_seconds_after_finished=None
+        if args.worker_ttl_seconds_after_finished < 0
+        else args.worker_ttl_seconds_after_finished,
     )
     RUNTIME.settings = Settings(
         defaults=defaults, max_concurrent_per_namespace=args.max_concurrent_per_namespace, namespaces=args.namespace

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,69 +20,15 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Pod
 from lightkube.resources.networking_v1 import NetworkPolicy
 
-from oma.devcluster import cluster as devcluster
 from oma.devcluster.fixtures import claim, install_crds
-from oma.devcluster.ports import free_port
 from oma.k8s.resources import VideoJobResource
 
 from ..conftest import wait_for
+from .conftest import process_backed_values, run, tool_env, values_file
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "oma-operator"
-PROCESS_BACKED = devcluster.PROCESS_TAINT_KEY
-
-
-@pytest.fixture(scope="module")
-def tools(cluster: devcluster.ClusterInfo) -> dict[str, str]:
-    bin_dir = devcluster.find_bin_dir()
-    return {"helm": str(bin_dir / "helm"), "kubectl": str(bin_dir / "kubectl"), "kubeconfig": cluster.kubeconfig}
-
-
-def tool_env(tools: dict[str, str]) -> dict[str, str]:
-    # HOME for helm's and kubectl's caches (without it kubectl writes .kube/ into the working directory).
-    return {"KUBECONFIG": tools["kubeconfig"], "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
-
-
-def run(tools: dict[str, str], tool: str, *args: str, stdin: str | None = None, ok: bool = True) -> str:
-    env = tool_env(tools)
-    out = subprocess.run([tools[tool], *args], input=stdin, capture_output=True, text=True, env=env, check=False)
-    if ok and out.returncode != 0:
-        raise AssertionError(f"{tool} {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    if not ok and out.returncode == 0:
-        raise AssertionError(f"{tool} {' '.join(args)} succeeded; it should have failed:\n{out.stdout}")
-    return out.stdout + out.stderr
-
-
-def values_file(tmp: Path, values: dict[str, Any]) -> str:
-    path = tmp / f"values-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump(values))
-    return str(path)
-
-
-def process_backed_values() -> dict[str, Any]:
-    """The operator pod and its workers run as local processes on the oma-local node, on free host ports.
-
-    One replica: process-backed pods share the host's network, so a second would find its ports taken. Two
-    replicas and their hand-over are tested with two operator processes (tests/integration/operator/test_leader.py).
-    """
-    toleration = [{"key": PROCESS_BACKED, "operator": "Exists", "effect": "NoSchedule"}]
-    selector = {PROCESS_BACKED: "true"}
-    return {
-        "image": {"repository": "localhost/oma-operator", "tag": "test"},
-        "replicas": 1,
-        "podDisruptionBudget": {"minAvailable": 0},
-        "nodeSelector": selector,
-        "tolerations": toleration,
-        "worker": {
-            "image": {"repository": "localhost/oma-worker", "tag": "test"},
-            "nodeSelector": selector,
-            "tolerations": toleration,
-        },
-        "metrics": {"port": free_port()},
-        "health": {"port": free_port()},
-        "logFormat": "plain",
-    }
 
 
 # --- static checks ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Dashboards as real processes (`oma dashboard`) against real Postgres and Redis (fixtures in
-tests/integration/conftest.py); on the local control plane, with the operator tests' own cluster, operator and
-media PVC fixtures (reused, not copied)."""
+tests/integration/conftest.py); on the local control plane, with the session's cluster, operator and media PVC
+fixtures (tests/integration/conftest.py, shared with the operator tests)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 from oma.devcluster import cluster as devcluster
 from oma.devservices import LocalPostgres, LocalRedis
 
-from ..operator.conftest import media_pvc, operator, stalling_server
 from .harness import Dashboard, create_token, dashboard_env, launch, ready, wait_for
-
-__all__ = ["media_pvc", "operator", "stalling_server"]
 
 
 @pytest.fixture

@@ -102,7 +102,9 @@ def test_example_stack_is_ready_with_every_child(kube: Client, namespace: str, o
     assert pod["containers"][0]["image"] == "docker.io/library/postgres:16-bookworm"
     assert postgres["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
-    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "oma-postgres-credentials"
+    assert env["POSTGRES_PASSWORD_FILE"]["value"] == "/etc/oma/postgres/password"
+    secret = next(v["secret"] for v in pod["volumes"] if "secret" in v)
+    assert secret["secretName"] == "oma-postgres-credentials"
     for sts in (redis.to_dict(), postgres):
         spec = sts["spec"]["template"]["spec"]
         assert spec["securityContext"]["runAsNonRoot"] and all(restricted(c) for c in spec["containers"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,11 @@ def test_usage_chart_scales_bars_to_the_largest_day() -> None:
     assert heights[1] == pytest.approx(2 * heights[0])
     assert all(b.y + b.height == pytest.approx(chart.baseline) for b in chart.bars)
     assert len(chart.line.split()) == 3
+
+
+def test_the_postgres_password_file_wins_over_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("from-the-secret\n")
+    settings = Settings(postgres_password="from-env", postgres_password_file=tmp_path / "password")
+    assert settings.password() == "from-the-secret"
+    assert "password=from-the-secret" in settings.postgres_conninfo()
+    assert Settings(postgres_password="from-env").password() == "from-env"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,48 @@ REPO = Path(__file__).resolve().parents[3]
 ARGOCD = REPO / "deploy" / "argocd"
 
 
+# Argo CD runs a health script from argocd-cm in gopher-lua with SkipOpenLibs, then opens only package, base,
+# table and a "safe" os holding time and date (argo-cd util/lua/lua.go runLua, util/lua/oslib_safe.go); string,
+# math, io and debug are absent unless resource.customizations.useOpenLibs.<group_kind> is true. gopher-lua's base
+# library is Lua 5.1's, so these are the globals a script may read there.
+_BASE_NAMES = """
+assert collectgarbage dofile error getfenv getmetatable ipairs load loadfile loadstring module newproxy next pairs
+pcall print rawequal rawget rawset require select setfenv setmetatable tonumber tostring type unpack xpcall _VERSION
+"""
+ARGO_BASE = _BASE_NAMES.split()
+SANDBOX = """
+local base, script, obj = ...
+local env = {obj = obj, table = table, package = package, os = {time = os.time, date = os.date}}
+for _, name in ipairs(base) do env[name] = _G[name] end
+env._G = env
+local chunk = assert(loadstring(script, "health.lua"))
+setfenv(chunk, env)
+-- Without the string library gopher-lua gives strings no metatable, so ("%d"):format(1) fails there too.
+local strmeta = debug.getmetatable("")
+debug.setmetatable("", nil)
+local ok, result = pcall(chunk)
+debug.setmetatable("", strmeta)
+if not ok then error(result, 0) end
+return result
+"""
+
+
 def health(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
-    """Runs the check as Argo CD does: `obj` is a global table, the chunk returns {status, message}."""
+    """Runs the check as Argo CD does by default: `obj` is a global table, the chunk returns {status, message},
+    and only Argo CD's default libraries are there."""
     lua = lua51.LuaRuntime(unpack_returned_tuples=True)
-    lua.globals().obj = lua.table_from(obj, recursive=True)
+    run = lua.execute(f"return function(...) {SANDBOX} end")
     script = (ARGOCD / "health" / f"video.oma.ai_{kind}.lua").read_text()
-    hs = lua.execute(script)
+    hs = run(lua.table_from(ARGO_BASE), script, lua.table_from(obj, recursive=True))
     return hs["status"], hs["message"]
+
+
+@pytest.mark.parametrize("reach", ["string.format('%d', 1)", "('%d'):format(1)", "math.floor(1.5)", "io.write('x')"])
+def test_the_sandbox_lacks_what_argo_cd_lacks(reach: str) -> None:
+    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
+    run = lua.execute(f"return function(...) {SANDBOX} end")
+    with pytest.raises(lua51.LuaError):
+        run(lua.table_from(ARGO_BASE), f"return {{status = {reach}}}", lua.table_from({}))
 
 
 def vj(phase: str | None, generation: int = 1, **status: Any) -> dict[str, Any]:
@@ -105,6 +141,11 @@ def stack(
             "Degraded",
             "ReconcileFailed: StatefulSet oma-redis: forbidden",
         ),
+        (
+            stack(conditions=[cond("Ready", "False", "ProgressDeadlineExceeded", "RedisReady: 0/1 ready")]),
+            "Degraded",
+            "ProgressDeadlineExceeded: RedisReady: 0/1 ready",
+        ),
         (stack(conditions=[cond("Ready", "True", "AllComponentsReady", "all ready")]), "Healthy", "all ready"),
         (
             stack(
@@ -123,11 +164,29 @@ def test_omastack_health(obj: dict[str, Any], want: str, says: str) -> None:
     assert status == want and says in message, (status, message)
 
 
-def test_argocd_cm_carries_the_same_scripts() -> None:
-    cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
-    for kind in ("VideoJob", "OmaStack"):
-        script = (ARGOCD / "health" / f"video.oma.ai_{kind}.lua").read_text()
-        assert cm["data"][f"resource.customizations.health.video.oma.ai_{kind}"] == script, f"{kind}: copy the .lua"
+def test_argocd_config_is_generated_from_the_scripts() -> None:
+    sys.path.insert(0, str(REPO / "hack"))
+    try:
+        import argocd_config
+    finally:
+        sys.path.pop(0)
+    stale = [
+        path.name
+        for path, want in (
+            (ARGOCD / "argocd-cm.yaml", argocd_config.argocd_cm()),
+            (ARGOCD / "argo-cd-values.yaml", argocd_config.helm_values()),
+        )
+        if path.read_text() != want
+    ]
+    assert not stale, f"{stale}: run .venv/bin/python hack/argocd_config.py"
+    cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())["data"]
+    chart = yaml.safe_load((ARGOCD / "argo-cd-values.yaml").read_text())["configs"]["cm"]
+    for data in (cm, chart):
+        assert data["application.resourceTrackingMethod"] == "annotation"
+        assert not any(k.startswith("resource.customizations.useOpenLibs") for k in data)
+        for kind in ("VideoJob", "OmaStack"):
+            script = (ARGOCD / "health" / f"video.oma.ai_{kind}.lua").read_text()
+            assert data[f"resource.customizations.health.video.oma.ai_{kind}"] == script
 
 
 def test_application_points_at_the_chart() -> None:

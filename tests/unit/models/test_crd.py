@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from oma.models import chart_values, crd
+from oma.operator.common.conditions import Cond, merge_conditions
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -79,3 +82,46 @@ def test_every_number_in_the_videojob_spec_is_bounded_on_both_sides() -> None:
 
     check(spec, "spec")
     assert unbounded == []
+
+
+@pytest.mark.parametrize("name", sorted(crd.all_crds()))
+def test_conditions_are_shaped_like_metav1_condition(name: str) -> None:
+    """The same required fields, formats and patterns as k8s.io/apimachinery's metav1.Condition."""
+    root = crd.all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    item = root["properties"]["status"]["properties"]["conditions"]["items"]
+    assert set(item["required"]) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    fields = item["properties"]
+    assert fields["lastTransitionTime"]["format"] == "date-time"
+    assert fields["reason"]["minLength"] == 1 and fields["reason"]["maxLength"] == 1024
+    assert fields["message"]["maxLength"] == 32768 and fields["type"]["maxLength"] == 316
+    assert not [k for k, v in fields.items() if "default" in v], "a default would be filled in and then refused"
+    written = merge_conditions([], [Cond("Ready", False, "", "x"), Cond("Queued", True, "ConcurrencyLimit", "")],
+                               "2026-01-01T00:00:00Z", 1)  # fmt: skip
+    for c in written:
+        assert re.fullmatch(fields["reason"]["pattern"], c["reason"]) and re.fullmatch(
+            fields["type"]["pattern"], c["type"]
+        )
+
+
+@pytest.mark.parametrize("name", sorted(crd.all_crds()))
+def test_printer_columns_are_described_and_short_names_do_not_clash(name: str) -> None:
+    spec = crd.all_crds()[name]["spec"]
+    columns = spec["versions"][0]["additionalPrinterColumns"]
+    assert all(c.get("description") for c in columns), [c["name"] for c in columns if not c.get("description")]
+    # Short names other operators are known to take (or that read as a common noun) stay free.
+    assert not set(spec["names"]["shortNames"]) & {"stack", "stacks", "job", "jobs", "app", "svc"}
+    assert spec["names"]["shortNames"] == {"VideoJob": ["vj"], "OmaStack": ["oms"]}[spec["names"]["kind"]]
+
+
+def test_chart_readme_values_table_matches_values_yaml_and_the_schema() -> None:
+    chart = REPO / "charts" / "oma-operator"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    readme = (chart / "README.md").read_text()
+    assert chart_values.readme_with_table(readme, values) == readme, "the values table drifted: make generate"
+    table = readme.split(chart_values.TABLE_BEGIN)[1]
+    assert '| `worker.scratchSize` | string | `"20Gi"` |' in table
+
+
+def test_a_value_the_schema_does_not_know_cannot_be_tabled() -> None:
+    with pytest.raises(ValueError, match="workerr"):
+        chart_values.values_table({"workerr": {}})

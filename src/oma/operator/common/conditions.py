@@ -34,7 +34,8 @@ def merge_conditions(
         item: dict[str, Any] = {
             "type": cond.type,
             "status": status,
-            "reason": cond.reason,
+            # metav1.Condition requires a reason; a condition stored before the CRD said so may have none.
+            "reason": cond.reason or "Unspecified",
             "message": cond.message[:MAX_MESSAGE],
             "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == status else now,
         }

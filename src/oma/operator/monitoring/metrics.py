@@ -19,19 +19,33 @@ TO_JOB_SECONDS = Histogram(
 EVENTS_DROPPED = Counter("oma_events_dropped_total", "Kubernetes Events not posted because the queue was full.")
 RETRIES = Counter("oma_videojob_retries_total", "Failed worker attempts, by failure class.", ["failure_class"])
 
+# Failure rates come from this counter, not from the gauge: deleting finished VideoJobs lowers the gauge, and
+# delta() of a gauge then hides new failures behind old deletions.
+FINISHED = Counter(
+    "oma_videojobs_finished",
+    "VideoJobs this replica saw reach a final phase (Succeeded, Failed, Cancelled), by that phase. A job already "
+    "final when the replica started is not counted.",
+    ["phase"],
+)
+
 _PHASES = ("Pending", "Queued", "Running", "Suspended", "Succeeded", "Failed", "Cancelled")
+FINAL = ("Succeeded", "Failed", "Cancelled")
 
 
 for _phase in _PHASES:
     VIDEOJOBS.labels(phase=_phase)  # every phase reads 0 from the start, so alerts and rate() see the series
+for _phase in FINAL:
+    FINISHED.labels(phase=_phase)
 
 
 def phase_moved(old: str | None, new: str | None) -> None:
-    """One VideoJob left phase `old` (None: it is new) for `new` (None: it was deleted)."""
+    """One VideoJob left phase `old` (None: it is new, or first seen since start) for `new` (None: deleted)."""
     if old is not None:
         VIDEOJOBS.labels(phase=old).dec()
     if new is not None:
         VIDEOJOBS.labels(phase=new).inc()
+    if old is not None and old not in FINAL and new in FINAL:
+        FINISHED.labels(phase=new).inc()
 
 
 _queue_scopes: set[str] = set()

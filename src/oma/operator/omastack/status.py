@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from oma.models.omastack import OmaStack
 
+from ..common.clock import age_seconds
 from ..common.conditions import Cond, is_true, merge_conditions, same_conditions
 from .builders import Names, backups_claim_name
 
 WORKLOADS = {"RedisReady": "StatefulSet", "PostgresReady": "StatefulSet", "DashboardReady": "Deployment"}
+# How long Ready may stay False for components not (yet) ready before the stack says ProgressDeadlineExceeded:
+# a Deployment's default progressDeadlineSeconds. An image that never pulls or a claim that never binds then turns
+# Argo CD's health from Progressing to Degraded (deploy/argocd/health/video.oma.ai_OmaStack.lua).
+PROGRESS_DEADLINE_SECONDS = 600
 CONDITION_ORDER = ("Ready", "RedisReady", "PostgresReady", "DashboardReady", "MonitoringReady", "BackupsScheduled")
 
 
@@ -65,6 +70,20 @@ def ready_condition(parts: list[Cond], error: str | None) -> Cond:
     return Cond("Ready", False, "ComponentsNotReady", "; ".join(f"{p.type}: {p.message}" for p in waiting))
 
 
+def past_deadline(ready: Cond, current: Sequence[Mapping[str, Any]] | None, now: str) -> Cond:
+    """ComponentsNotReady becomes ProgressDeadlineExceeded once Ready has been False for the deadline."""
+    if ready.ok or ready.reason != "ComponentsNotReady":
+        return ready
+    was = next((c for c in current or [] if c.get("type") == "Ready"), None)
+    if was is None or was.get("status") != "False" or not was.get("lastTransitionTime"):
+        return ready
+    if age_seconds(was["lastTransitionTime"], now) < PROGRESS_DEADLINE_SECONDS:
+        return ready
+    # A message that does not tick with the clock: the status is written only when it changes.
+    message = f"not ready within {PROGRESS_DEADLINE_SECONDS // 60} min: {ready.message}"
+    return Cond("Ready", False, "ProgressDeadlineExceeded", message)
+
+
 def workload_conditions(stack: OmaStack, workloads: Mapping[tuple[str, str], Workload]) -> list[Cond]:
     n = Names(stack.metadata.name)
     return [
@@ -106,9 +125,8 @@ def stack_status(
 ) -> dict[str, Any] | None:
     """The status to write (None when a reader would see no change): Ready from `parts` and `error`, the
     parts as conditions, and `extra` fields (endpoints, the credentials rotation seen)."""
-    conditions = merge_conditions(
-        current.get("conditions") or [], [ready_condition(parts, error), *parts], now, generation, CONDITION_ORDER
-    )
+    ready = past_deadline(ready_condition(parts, error), current.get("conditions"), now)
+    conditions = merge_conditions(current.get("conditions") or [], [ready, *parts], now, generation, CONDITION_ORDER)
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": conditions, **extra}
     unchanged = same_conditions(current.get("conditions"), conditions) and all(
         current.get(k) == v for k, v in status.items() if k != "conditions"

@@ -65,6 +65,8 @@ class WorkerDefaults:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     scratch_size: str = "20Gi"
+    # Finished Jobs (and their pods) go after a day unless the VideoJob says otherwise; the VideoJob stays.
+    ttl_seconds_after_finished: int | None = 86400
     # For media servers on private networks (on-prem); off by default because it opens SSRF to the cluster.
     allow_private_inputs: bool = False
     # Networks the namespace allows by name (an annotation): the egress policy and the worker's URL check agree.
@@ -107,7 +109,11 @@ def _claims(vj: VideoJob) -> list[str]:
 
 def _resources(vj: VideoJob, defaults: WorkerDefaults) -> dict[str, Any]:
     own = vj.spec.resources
-    return merge_resources(defaults.requests, defaults.limits, own.as_dict() if own else None)
+    out = merge_resources(defaults.requests, defaults.limits, own.as_dict() if own else None)
+    # The scratch emptyDir may fill to its sizeLimit: ask the scheduler for that disk, or a full node evicts the
+    # pod mid-encode. No limit: sizeLimit already bounds the volume.
+    out["requests"].setdefault("ephemeral-storage", defaults.scratch_size)
+    return out
 
 
 def pod_failure_policy() -> dict[str, Any]:
@@ -122,7 +128,9 @@ def pod_failure_policy() -> dict[str, Any]:
                     "values": sorted(int(c) for c in PERMANENT),
                 },
             },
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            # status is optional since Kubernetes 1.26 but required by the OpenAPI schema of earlier minors that
+            # strict validators (kubeconform) still use.
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
         ]
     }
 
@@ -195,8 +203,10 @@ def _step_job(
     }
     if vj.spec.timeouts.running_seconds:
         spec["activeDeadlineSeconds"] = vj.spec.timeouts.running_seconds
-    if vj.spec.ttl_seconds_after_finished is not None:
-        spec["ttlSecondsAfterFinished"] = vj.spec.ttl_seconds_after_finished
+    ttl = vj.spec.ttl_seconds_after_finished
+    ttl = defaults.ttl_seconds_after_finished if ttl is None else ttl
+    if ttl is not None:
+        spec["ttlSecondsAfterFinished"] = ttl
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

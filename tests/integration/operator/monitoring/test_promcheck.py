@@ -54,3 +54,27 @@ def test_operator_alerts_in_the_chart_parse_and_select_its_metrics_service(bin_d
     service = docs["Service"]["metadata"]["name"]
     exprs = [r["expr"] for g in spec["groups"] for r in g["rules"]]
     assert all(f'job="{service}"' in e for e in exprs), exprs
+
+
+@pytest.mark.parametrize(
+    ("flags", "down"),
+    [
+        ([], None),
+        (["--set", "metrics.serviceMonitor.enabled=true"], 'absent(up{job="oma-oma-operator-metrics"} == 1)'),
+        (["--set", "metrics.prometheusRule.job=my-scrape"], 'absent(up{job="my-scrape"} == 1)'),
+    ],
+)
+def test_operator_down_is_rendered_only_for_a_known_scrape_target(
+    bin_dir: Path, tmp_path: Path, flags: list[str], down: str | None
+) -> None:
+    """Without a ServiceMonitor nor a job name nothing scrapes the operator as far as the chart knows, and
+    absent(up) would fire forever."""
+    rendered = subprocess.run(
+        [str(bin_dir / "helm"), "template", "oma", str(CHART), "--set", "metrics.prometheusRule.enabled=true", *flags],
+        capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    ).stdout  # fmt: skip
+    spec = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "PrometheusRule")["spec"]
+    rules = {r["alert"]: r["expr"] for g in spec["groups"] for r in g["rules"]}
+    assert rules.get("OmaOperatorDown") == down
+    assert "OmaVideoJobsFailing" in rules
+    assert promcheck(bin_dir, tmp_path, spec).returncode == 0

@@ -52,7 +52,11 @@ def run_backup(component: str, env: dict[str, str]) -> str:
 def test_postgres_dumps_restore_and_only_the_newest_are_kept(postgres: LocalPostgres, tmp_path: Path) -> None:
     assert postgres.psql("CREATE TABLE clips (name text); INSERT INTO clips VALUES ('intro')").returncode == 0
     backups = tmp_path / "backups"
-    env = {**postgres.env, "PGDATABASE": "oma", "BACKUP_DIR": str(backups), "KEEP": "2", **clock(tmp_path)}
+    # As the CronJob runs it: the password in a file (the mounted Secret), not in the environment.
+    password = tmp_path / "password"
+    password.write_text(postgres.env["PGPASSWORD"])
+    env = {k: v for k, v in postgres.env.items() if k != "PGPASSWORD"} | {"PGPASSWORD_FILE": str(password)}
+    env |= {"PGDATABASE": "oma", "BACKUP_DIR": str(backups), "KEEP": "2", **clock(tmp_path)}
     for _ in range(3):
         assert "wrote" in run_backup("backup-postgres", env)
     dumps = sorted((backups / "postgres").iterdir())
@@ -100,7 +104,7 @@ def test_redis_snapshots_load_back(redis: LocalRedis, tmp_path: Path) -> None:
         proc.wait(timeout=30)
 
 
-def test_postgres_adopts_a_rotated_password_on_start(postgres: LocalPostgres) -> None:
+def test_postgres_adopts_a_rotated_password_on_start(postgres: LocalPostgres, tmp_path: Path) -> None:
     stack = OmaStack.model_validate({"metadata": {"name": "s", "uid": "u"}})
     container = b.build_postgres_statefulset(stack)["spec"]["template"]["spec"]["containers"][0]
     hook = container["lifecycle"]["postStart"]["exec"]["command"]
@@ -110,8 +114,9 @@ def test_postgres_adopts_a_rotated_password_on_start(postgres: LocalPostgres) ->
         "PGSOCKET": str(postgres.socket_dir),
         "POSTGRES_USER": "oma",
         "POSTGRES_DB": "oma",
-        "POSTGRES_PASSWORD": "rotated-password",  # what the new Secret holds
+        "POSTGRES_PASSWORD_FILE": str(tmp_path / "password"),  # the mounted Secret
     }
+    (tmp_path / "password").write_text("rotated-password")  # what the new Secret holds
     out = subprocess.run(hook, env=env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert postgres.psql("SELECT 1", password="rotated-password").stdout.strip() == "1"

@@ -8,6 +8,7 @@ import pytest
 
 from oma.operator.common.conditions import Cond
 from oma.operator.omastack.status import (
+    PROGRESS_DEADLINE_SECONDS,
     Workload,
     backups_condition,
     became_ready,
@@ -72,3 +73,17 @@ def test_a_status_nobody_would_see_change_is_not_written() -> None:
     broken = stack_status(first, 3, parts, "Secret s: forbidden", "t2", {"endpoints": {"redis": "r:6379"}})
     assert broken is not None and became_ready(first, broken) is False
     assert became_ready(broken, first) is True and became_ready(first, first) is None
+
+
+def test_components_not_ready_past_the_deadline_say_so() -> None:
+    waiting = [Cond("RedisReady", False, "Progressing", "StatefulSet s-redis: 0/1 ready, 1 updated")]
+    first = stack_status({}, 1, waiting, None, "2026-01-01T00:00:00Z", {})
+    assert first is not None and first["conditions"][0]["reason"] == "ComponentsNotReady"
+    assert stack_status(first, 1, waiting, None, "2026-01-01T00:09:59Z", {}) is None
+    late = stack_status(first, 1, waiting, None, f"2026-01-01T00:{PROGRESS_DEADLINE_SECONDS // 60:02d}:00Z", {})
+    assert late is not None
+    ready = late["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert ready["lastTransitionTime"] == "2026-01-01T00:00:00Z" and "0/1 ready" in ready["message"]
+    done = stack_status(late, 1, [Cond("RedisReady", True, "Ready", "1/1")], None, "2026-01-01T01:00:00Z", {})
+    assert done is not None and done["conditions"][0]["reason"] == "AllComponentsReady"

@@ -40,7 +40,7 @@ def test_retries_timeouts_and_ttl_map_to_job_fields() -> None:
 def test_pod_failure_policy_fails_fast_on_permanent_codes_and_ignores_disruption() -> None:
     rules = build_job(vj(), WorkerDefaults())["spec"]["podFailurePolicy"]["rules"]
     assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == [10, 11, 12, 13]
-    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
 
 
 def test_pod_is_restricted_and_mounts_each_claim_once() -> None:
@@ -58,7 +58,21 @@ def test_pod_is_restricted_and_mounts_each_claim_once() -> None:
 def test_resources_merge_spec_over_defaults() -> None:
     job = build_job(vj(resources={"requests": {"cpu": "2"}, "limits": {"memory": "8Gi"}}), WorkerDefaults())
     res = job["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert res == {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}
+    assert res == {"requests": {"cpu": "2", "memory": "1Gi", "ephemeral-storage": "20Gi"}, "limits": {"memory": "8Gi"}}
+
+
+def test_scratch_space_is_requested_as_ephemeral_storage_of_its_size() -> None:
+    job = build_job(vj(), WorkerDefaults(scratch_size="50Gi"))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"][0] == {"name": "scratch", "emptyDir": {"sizeLimit": "50Gi"}}
+    assert pod["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "50Gi"
+
+
+def test_finished_jobs_go_after_the_operators_default_ttl_unless_the_videojob_says() -> None:
+    assert build_job(vj(), WorkerDefaults())["spec"]["ttlSecondsAfterFinished"] == 86400
+    assert build_job(vj(), WorkerDefaults(ttl_seconds_after_finished=600))["spec"]["ttlSecondsAfterFinished"] == 600
+    assert build_job(vj(ttlSecondsAfterFinished=0), WorkerDefaults())["spec"]["ttlSecondsAfterFinished"] == 0
+    assert "ttlSecondsAfterFinished" not in build_job(vj(), WorkerDefaults(ttl_seconds_after_finished=None))["spec"]
 
 
 def test_child_names_stay_short_and_distinct() -> None:

@@ -13,12 +13,14 @@ from ...common.podsecurity import restricted_container
 from ...common.resources import claim_spec
 from .common import (
     DATA_UID,
+    PASSWORD_FILE,
     POSTGRES_PORT,
     REDIS_PORT,
     Manifest,
     Names,
     child_meta,
     labels,
+    password_file,
     pod_security,
     secret_env,
     selector,
@@ -47,6 +49,8 @@ def build_backups_claim(stack: OmaStack) -> Manifest | None:
 _PRUNE = 'ls -1 "$DIR"/*."$EXT" 2>/dev/null | sort | head -n -"$KEEP" | xargs -r rm -f --'
 _POSTGRES_DUMP = f"""\
 set -eu
+# libpq reads no password file of this shape: the password stays in this script's environment only.
+if [ -n "${{PGPASSWORD_FILE:-}}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 DIR="${{BACKUP_DIR:-/backups}}/postgres" EXT=dump
 mkdir -p "$DIR"
 ts=$(date -u +%Y%m%dT%H%M%SZ)
@@ -67,7 +71,21 @@ echo "wrote $DIR/$ts.$EXT"
 """
 
 
-def _pod(stack: OmaStack, container: dict[str, Any], service_account: str | None) -> dict[str, Any]:
+def _volumes(stack: OmaStack, password: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, mounts): the backups PVC, scratch, and the Postgres password file when `password`."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "backups", "mountPath": "/backups"}, {"name": "tmp", "mountPath": "/tmp"}]
+    if password:
+        volume, mount = password_file(stack)
+        volumes.append(volume)
+        mounts.append(mount)
+    return volumes, mounts
+
+
+def _pod(container: dict[str, Any], volumes: list[dict[str, Any]], service_account: str | None) -> dict[str, Any]:
     # Every backup pod runs as the data uid, so the claim's files keep one owner (fsGroup never flips).
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
@@ -75,10 +93,7 @@ def _pod(stack: OmaStack, container: dict[str, Any], service_account: str | None
         "automountServiceAccountToken": service_account is not None,
         "securityContext": pod_security(DATA_UID),
         "containers": [container],
-        "volumes": [
-            {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
-            {"name": "tmp", "emptyDir": {}},
-        ],
+        "volumes": volumes,
     }
     if service_account:
         pod["serviceAccountName"] = service_account
@@ -93,8 +108,11 @@ def _cronjob(
     command: list[str],
     env: list[Any],
     service_account: str | None = None,
+    password: bool = False,
 ) -> Manifest:
+    """The CronJob running `command`; with `password`, the Postgres password mounted as PASSWORD_FILE."""
     b = stack.spec.backups
+    volumes, mounts = _volumes(stack, password)
     container = {
         "name": "backup",
         "image": image,
@@ -102,7 +120,7 @@ def _cronjob(
         "env": [*env, {"name": "KEEP", "value": str(b.retention)}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": restricted_container(),
-        "volumeMounts": [{"name": "backups", "mountPath": "/backups"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": mounts,
     }
     spec: dict[str, Any] = {
         "schedule": b.schedule,
@@ -118,7 +136,7 @@ def _cronjob(
                 "activeDeadlineSeconds": 6 * 3600,
                 "template": {
                     "metadata": {"labels": labels(stack, component, "oma-backup")},
-                    "spec": _pod(stack, container, service_account),
+                    "spec": _pod(container, volumes, service_account),
                 },
             },
         },
@@ -140,7 +158,7 @@ def postgres_env(stack: OmaStack) -> list[dict[str, Any]]:
         {"name": "PGHOST", "value": f"{n.postgres}.{ns}.svc"},
         {"name": "PGPORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "PGUSER", "username"),
-        secret_env(stack, "PGPASSWORD", "password"),
+        {"name": "PGPASSWORD_FILE", "value": PASSWORD_FILE},
         secret_env(stack, "PGDATABASE", "database"),
     ]
 
@@ -186,7 +204,15 @@ def build_backup_cronjobs(stack: OmaStack) -> list[Manifest]:
     pg_image, redis_image = stack.spec.postgres.image_ref(), stack.spec.redis.image
     shell = ["sh", "-c"]
     return [
-        _cronjob(stack, n.backup_postgres, "backup-postgres", pg_image, [*shell, _POSTGRES_DUMP], postgres_env(stack)),
+        _cronjob(
+            stack,
+            n.backup_postgres,
+            "backup-postgres",
+            pg_image,
+            [*shell, _POSTGRES_DUMP],
+            postgres_env(stack),
+            password=True,
+        ),
         _cronjob(stack, n.backup_redis, "backup-redis", redis_image, [*shell, _REDIS_SNAPSHOT], redis_env(stack)),
         # The dashboard image carries the oma CLI (and Python): the one image of the stack that can read the API.
         _cronjob(

@@ -86,10 +86,11 @@ def selector(stack: OmaStack, component: str) -> dict[str, str]:
 
 
 def labels(stack: OmaStack, component: str, app: str) -> dict[str, str]:
+    # No app.kubernetes.io/instance: Argo CD's label tracking reads it as "owned by the Application of that name",
+    # so a stack named like an Application would be pruned or shown OutOfSync there. video.oma.ai/stack says it.
     return {
         **selector(stack, component),
         "app.kubernetes.io/name": app,
-        "app.kubernetes.io/instance": stack.metadata.name,
         "app.kubernetes.io/component": component,
         **managed_labels(),
     }
@@ -111,8 +112,26 @@ def pod_security(uid: int) -> dict[str, Any]:
 
 
 def secret_env(stack: OmaStack, name: str, key: str) -> dict[str, Any]:
-    """An env var from the stack's Postgres credentials Secret."""
+    """An env var from the stack's Postgres credentials Secret (names, never the password: see password_file)."""
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": Names(stack.metadata.name).credentials, "key": key}}}
+
+
+CREDENTIALS_DIR = "/etc/oma/postgres"
+PASSWORD_FILE = f"{CREDENTIALS_DIR}/password"
+
+
+def password_file(stack: OmaStack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, mount) of the Postgres password as a file at PASSWORD_FILE: a value in the environment is
+    inherited by every child process and shows in /proc/<pid>/environ and crash reports; a file is not."""
+    volume = {
+        "name": "postgres-credentials",
+        "secret": {
+            "secretName": Names(stack.metadata.name).credentials,
+            "items": [{"key": "password", "path": "password"}],
+            "defaultMode": 0o440,  # the pod's fsGroup reads it; nobody else
+        },
+    }
+    return volume, {"name": "postgres-credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True}
 
 
 def digest(*parts: str) -> str:

@@ -15,12 +15,14 @@ from .common import (
     ANNOTATION_ROTATION,
     APP_UID,
     DASHBOARD_PORT,
+    PASSWORD_FILE,
     POSTGRES_PORT,
     REDIS_PORT,
     Manifest,
     Names,
     child_meta,
     labels,
+    password_file,
     pod_security,
     secret_env,
     selector,
@@ -63,7 +65,7 @@ def dashboard_env(stack: OmaStack) -> list[dict[str, Any]]:
         {"name": "OMA_POSTGRES_PORT", "value": str(POSTGRES_PORT)},
         secret_env(stack, "OMA_POSTGRES_DB", "database"),
         secret_env(stack, "OMA_POSTGRES_USER", "username"),
-        secret_env(stack, "OMA_POSTGRES_PASSWORD", "password"),
+        {"name": "OMA_POSTGRES_PASSWORD_FILE", "value": PASSWORD_FILE},
         {"name": "OMA_STACK", "value": stack.metadata.name},
         {"name": "OMA_NAMESPACE", "value": ns},
         *({"name": k, "value": v} for k, v in settings.items()),
@@ -74,8 +76,9 @@ def _volumes(stack: OmaStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     """(volumes, mounts): scratch space, the media PVC read-only (outputs are served, never written) when the
     stack names one, presets."""
     spec = stack.spec.dashboard
-    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    credentials, credentials_mount = password_file(stack)
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}, credentials]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, credentials_mount]
     if spec.media_claim:  # a claim that does not exist would keep every dashboard pod Pending
         volumes.append({"name": "media", "persistentVolumeClaim": {"claimName": spec.media_claim, "readOnly": True}})
         mounts.append({"name": "media", "mountPath": MEDIA_MOUNT, "readOnly": True})
@@ -83,6 +86,20 @@ def _volumes(stack: OmaStack) -> tuple[list[dict[str, Any]], list[dict[str, Any]
         volumes.append({"name": "presets", "configMap": {"name": spec.presets_config_map}})
         mounts.append({"name": "presets", "mountPath": PRESETS_MOUNT, "readOnly": True})
     return volumes, mounts
+
+
+def spread(match: dict[str, str]) -> list[dict[str, Any]]:
+    """Replicas on different nodes and zones when the cluster has them; never Pending because it has not (a
+    one-node cluster, or nodes without zone labels)."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": match},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
 
 
 def build_dashboard_deployment(stack: OmaStack) -> Manifest:
@@ -117,6 +134,7 @@ def build_dashboard_deployment(stack: OmaStack) -> Manifest:
                 "securityContext": pod_security(APP_UID),
                 "containers": [container],
                 "volumes": volumes,
+                "topologySpreadConstraints": spread(selector(stack, "dashboard")),
             },
         },
     }
@@ -178,7 +196,12 @@ def build_dashboard_pdb(stack: OmaStack) -> Manifest:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": child_meta(stack, n.dashboard, "dashboard", "oma-dashboard"),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(stack, "dashboard")}},
+        "spec": {
+            "maxUnavailable": 1,
+            # A replica that is not ready (crash-looping, stuck starting) serves nothing: a drain may evict it.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector(stack, "dashboard")},
+        },
     }
 
 

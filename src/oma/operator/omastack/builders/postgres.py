@@ -10,11 +10,13 @@ from ...common.podsecurity import restricted_container
 from .common import (
     ANNOTATION_ROTATION,
     DATA_UID,
+    PASSWORD_FILE,
     POSTGRES_EXPORTER_PORT,
     POSTGRES_PORT,
     Manifest,
     Names,
     child_meta,
+    password_file,
     pod_security,
     secret_env,
 )
@@ -46,12 +48,12 @@ def build_credentials_secret(stack: OmaStack, password: str) -> Manifest:
 
 
 # The official image sets the password only at initdb; this hook makes a rotated Secret take effect on restart.
-# It connects over the local socket (trust inside the pod) and reads the password from stdin, never argv.
+# It connects over the local socket (trust inside the pod); psql reads the password file itself (\\set with a
+# backquoted command), so the password is on no command line and in no environment.
 _ADOPT_SECRET_SCRIPT = """\
 for i in $(seq 1 120); do pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" && break; sleep 1; done
-printf '%s\\n' "ALTER ROLE CURRENT_USER PASSWORD :'pw';" |
-  psql -q -v ON_ERROR_STOP=1 -v pw="$POSTGRES_PASSWORD" -h "${PGSOCKET:-/var/run/postgresql}" -U "$POSTGRES_USER" \
-    -d "$POSTGRES_DB"
+printf '%s\\n' "\\\\set pw \\`cat '$POSTGRES_PASSWORD_FILE'\\`" "ALTER ROLE CURRENT_USER PASSWORD :'pw';" |
+  psql -q -v ON_ERROR_STOP=1 -h "${PGSOCKET:-/var/run/postgresql}" -U "$POSTGRES_USER" -d "$POSTGRES_DB"
 """  # noqa: S105 (a shell script, not a password)
 
 
@@ -62,9 +64,11 @@ def build_postgres_service(stack: OmaStack) -> Manifest:
 
 def build_postgres_statefulset(stack: OmaStack) -> Manifest:
     n, spec = Names(stack.metadata.name), stack.spec.postgres
+    credentials, credentials_mount = password_file(stack)
     env = [
         secret_env(stack, "POSTGRES_USER", "username"),
-        secret_env(stack, "POSTGRES_PASSWORD", "password"),
+        # The official image and ours (hack/images/postgres) read *_FILE at initdb.
+        {"name": "POSTGRES_PASSWORD_FILE", "value": PASSWORD_FILE},
         secret_env(stack, "POSTGRES_DB", "database"),
         {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
     ]
@@ -83,6 +87,7 @@ def build_postgres_statefulset(stack: OmaStack) -> Manifest:
             {"name": "data", "mountPath": "/var/lib/postgresql/data"},
             {"name": "run", "mountPath": "/var/run/postgresql"},
             {"name": "tmp", "mountPath": "/tmp"},
+            credentials_mount,
         ],
     }
     containers = [postgres]
@@ -90,16 +95,18 @@ def build_postgres_statefulset(stack: OmaStack) -> Manifest:
         exporter_env = [
             {"name": "DATA_SOURCE_URI", "value": f"127.0.0.1:{POSTGRES_PORT}/{spec.database}?sslmode=disable"},
             secret_env(stack, "DATA_SOURCE_USER", "username"),
-            secret_env(stack, "DATA_SOURCE_PASS", "password"),
+            {"name": "DATA_SOURCE_PASS_FILE", "value": PASSWORD_FILE},  # postgres_exporter reads *_FILE
         ]
-        containers.append(exporter(stack.spec.monitoring.postgres_exporter_image, POSTGRES_EXPORTER_PORT, exporter_env))
+        sidecar = exporter(stack.spec.monitoring.postgres_exporter_image, POSTGRES_EXPORTER_PORT, exporter_env)
+        sidecar["volumeMounts"] = [*sidecar.get("volumeMounts", []), credentials_mount]
+        containers.append(sidecar)
     pod = {
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
         "securityContext": pod_security(DATA_UID),
         "terminationGracePeriodSeconds": 60,
         "containers": containers,
-        "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}, credentials],
     }
     claim = claim_template(spec.storage.size, spec.storage.storage_class_name)
     annotations = {ANNOTATION_ROTATION: spec.credentials_rotation or ""}

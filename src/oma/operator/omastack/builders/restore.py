@@ -13,7 +13,7 @@ from oma.models.omastack import OmaStack
 from ...common.labels import LABEL_CLIENT_OF, child_name
 from ...common.podsecurity import restricted_container
 from .backups import backups_claim_name, postgres_env, redis_env
-from .common import DATA_UID, Manifest, child_meta, pod_security
+from .common import DATA_UID, Manifest, child_meta, password_file, pod_security
 
 Target = Literal["postgres", "redis"]
 TARGETS: tuple[Target, ...] = ("postgres", "redis")
@@ -38,6 +38,8 @@ _POSTGRES_RESTORE = f"""\
 set -eu
 DIR="${{BACKUP_DIR:-/backups}}/postgres" EXT=dump
 {_PICK}
+# The password comes as a file (libpq reads none of this shape): it stays in this script's environment only.
+if [ -n "${{PGPASSWORD_FILE:-}}" ]; then PGPASSWORD=$(cat "$PGPASSWORD_FILE"); export PGPASSWORD; fi
 pg_restore --clean --if-exists --no-owner --exit-on-error --single-transaction --no-password \\
   --dbname="$PGDATABASE" "$file"
 echo "restored $file"
@@ -84,6 +86,12 @@ def restore_job_name(stack: OmaStack, target: Target, run_id: str) -> str:
 def _restore_container(stack: OmaStack, target: Target, backup_file: str) -> dict[str, Any]:
     image = stack.spec.postgres.image_ref() if target == "postgres" else stack.spec.redis.image
     env = postgres_env(stack) if target == "postgres" else redis_env(stack)
+    mounts: list[dict[str, Any]] = [
+        {"name": "backups", "mountPath": "/backups", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if target == "postgres":
+        mounts.append(password_file(stack)[1])
     container = {
         "name": "restore",
         "image": image,
@@ -91,10 +99,7 @@ def _restore_container(stack: OmaStack, target: Target, backup_file: str) -> dic
         "env": [*env, {"name": "BACKUP_FILE", "value": backup_file}],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": restricted_container(),
-        "volumeMounts": [
-            {"name": "backups", "mountPath": "/backups", "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
     return container
 
@@ -134,6 +139,7 @@ def build_restore_job(stack: OmaStack, target: Target, backup_file: str, run_id:
                     "volumes": [
                         {"name": "backups", "persistentVolumeClaim": {"claimName": backups_claim_name(stack)}},
                         {"name": "tmp", "emptyDir": {}},
+                        *([password_file(stack)[0]] if target == "postgres" else []),
                     ],
                 },
             },

@@ -27,7 +27,7 @@ def test_backup_scripts_are_valid_shell() -> None:
     postgres = b.build_postgres_statefulset(stack())["spec"]["template"]["spec"]["containers"][0]
     hook = postgres["lifecycle"]["postStart"]["exec"]["command"][-1]
     assert subprocess.run(["sh", "-n", "-c", hook], check=False).returncode == 0
-    assert "$POSTGRES_PASSWORD" in hook and "ALTER ROLE" in hook
+    assert "$POSTGRES_PASSWORD_FILE" in hook and "ALTER ROLE" in hook
 
 
 def test_the_objects_backup_reads_videojobs_and_stacks_only_with_its_own_identity() -> None:

@@ -84,7 +84,7 @@ def test_an_ingress_only_when_asked() -> None:
 
 def test_no_media_volume_unless_the_stack_names_its_claim() -> None:
     pod = build_dashboard_deployment(stack())["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp", "postgres-credentials"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["OMA_DESTINATION_CLAIM"] == "media"
 
@@ -98,3 +98,15 @@ def test_cookies_are_secure_when_tls_ends_at_the_ingress() -> None:
     assert "OMA_SECURE_COOKIES" not in env({"ingress": {"enabled": True}})
     tls = {"ingress": {"enabled": True, "host": "v.example.com", "tls": {"secretName": "v-tls"}}}
     assert env(tls)["OMA_SECURE_COOKIES"] == "true"
+
+
+def test_dashboard_replicas_spread_softly_and_unhealthy_ones_can_be_evicted() -> None:
+    children = by_kind(b.build_children(stack()))
+    pod = children[("Deployment", "s-dashboard")]["spec"]["template"]["spec"]
+    spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in spread.values())
+    assert all(c["labelSelector"]["matchLabels"] == {"video.oma.ai/stack": "s", "video.oma.ai/component": "dashboard"}
+               for c in spread.values())  # fmt: skip
+    pdb = children[("PodDisruptionBudget", "s-dashboard")]["spec"]
+    assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"

@@ -77,3 +77,39 @@ def test_optional_parts_follow_the_spec() -> None:
         "volumeClaimTemplates" not in redis and {"name": "data", "emptyDir": {}} in redis["template"]["spec"]["volumes"]
     )
     assert [c["name"] for c in redis["template"]["spec"]["containers"]] == ["redis"]  # no exporter
+
+
+def test_no_child_claims_an_argo_cd_application() -> None:
+    """Argo CD's label tracking takes app.kubernetes.io/instance for "belongs to the Application of that name"."""
+
+    def label_sets(node: object) -> list[dict[str, str]]:
+        if isinstance(node, dict):
+            found = [node["labels"]] if isinstance(node.get("labels"), dict) else []
+            return found + [s for v in node.values() for s in label_sets(v)]
+        if isinstance(node, list):
+            return [s for v in node for s in label_sets(v)]
+        return []
+
+    everything = [s for m in b.build_children(stack()) for s in label_sets(m)]
+    assert len(everything) > 18
+    assert not [s for s in everything if "app.kubernetes.io/instance" in s]
+
+
+def test_the_password_reaches_containers_as_a_file_never_as_env() -> None:
+    """Environment values are inherited by every child process and show in /proc/<pid>/environ."""
+    seen = 0
+    for m in b.build_children(stack()):
+        spec = m.get("spec") or {}
+        pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {})
+        pod = pod.get("template", {}).get("spec", pod)
+        for c in pod.get("containers", []):
+            refs = [e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", []) if "valueFrom" in e
+                    and "secretKeyRef" in e["valueFrom"]]  # fmt: skip
+            assert "password" not in refs and "uri" not in refs, (m["metadata"]["name"], c["name"])
+            files = [
+                e for e in c.get("env", []) if e["name"].endswith("PASSWORD_FILE") or e["name"].endswith("_PASS_FILE")
+            ]
+            if files:
+                seen += 1
+                assert "/etc/oma/postgres" in [v["mountPath"] for v in c["volumeMounts"]]
+    assert seen == 4  # postgres, its exporter, the dashboard, the pg_dump CronJob

@@ -1,0 +1,78 @@
+"""The README's path for a cluster admin (install, a first VideoJob, watch it, uninstall) runs as written on the
+local cluster. Only two things are added: values that run the operator's pod and its workers as local processes
+(the local cluster pulls no images) and --take-ownership (this session applied the CRDs without Helm)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Namespace
+
+from oma.devcluster.fixtures import install_crds
+
+from .conftest import REPO, process_backed_values, tool_env, values_file
+
+pytestmark = pytest.mark.cluster
+BEGIN, END = "<!-- user-path:begin -->", "<!-- user-path:end -->"
+
+
+def readme_commands() -> list[str]:
+    block = (REPO / "README.md").read_text().split(BEGIN, 1)[1].split(END, 1)[0]
+    commands: list[str] = []
+    continued = False
+    for line in block.splitlines():
+        if not line or line.startswith("```"):
+            continue
+        if continued:
+            commands[-1] += " " + line.strip()
+        else:
+            commands.append(line)
+        continued = commands[-1].endswith("\\")
+        commands[-1] = commands[-1].removesuffix("\\").rstrip()
+    return commands
+
+
+def test_the_readme_names_every_step() -> None:
+    commands = readme_commands()
+    joined = "\n".join(commands)
+    for step in ("helm install", "rollout status", "apply -f examples/first-videojob.yaml",
+                 "wait --for=condition=Succeeded", "helm uninstall"):  # fmt: skip
+        assert step in joined, step
+    assert all(shlex.split(c)[0] in ("kubectl", "helm") for c in commands)
+
+
+@pytest.fixture
+def leaves_nothing(kube: Client, tools: dict[str, str]) -> Iterator[None]:
+    """Whatever the outcome: the release, both namespaces and the session's CRDs as they were."""
+    yield
+    subprocess.run([tools["helm"], "uninstall", "oma-operator", "-n", "oma-system"], env=tool_env(tools),
+                   capture_output=True, check=False)  # fmt: skip
+    for ns in ("video", "oma-system"):
+        try:
+            kube.delete(Namespace, ns)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+    install_crds(tools["kubeconfig"])
+
+
+def test_the_readme_path_runs_as_written(
+    tools: dict[str, str], crds: None, no_session_operators: None, leaves_nothing: None, tmp_path: Path
+) -> None:
+    local = values_file(tmp_path, process_backed_values())
+    for command in readme_commands():
+        argv = shlex.split(command)
+        if argv[:2] == ["helm", "install"]:
+            argv += ["-f", local, "--take-ownership"]
+        out = subprocess.run([tools[argv[0]], *argv[1:]], cwd=REPO, env=tool_env(tools), capture_output=True,
+                             text=True, check=False, timeout=900)  # fmt: skip
+        assert out.returncode == 0, f"{command}\n{out.stdout}\n{out.stderr}"
+        if "jsonpath" in command:  # the verified outputs, by kind: the MP4 and the thumbnails asked for
+            kinds = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+            assert {"mp4", "thumbnail"} <= kinds, out.stdout
