@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,24 @@ def _rate(value: str | None) -> float | None:
         return None
 
 
-def probe(location: str, protocol_whitelist: str | None = None, timeout: float = 60) -> MediaInfo:
-    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+def _ffprobe(args: list[str], location: str, protocol_whitelist: str | None, timeout: float, what: str) -> Any:
+    """ffprobe's JSON answer for `location`; ProbeError with its last line of stderr when it fails."""
+    cmd = ["ffprobe", "-v", "error", *args, "-of", "json"]
     if protocol_whitelist:
         cmd += ["-protocol_whitelist", protocol_whitelist]
     cmd.append(location)
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
-        raise ProbeError(f"ffprobe timed out after {timeout:.0f}s") from e
+        raise ProbeError(f"{what} timed out after {timeout:.0f}s") from e
     if out.returncode != 0:
         lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
         raise ProbeError(lines[-1] if lines else f"ffprobe exited {out.returncode}")
-    data = json.loads(out.stdout or "{}")
+    return json.loads(out.stdout or "{}")
+
+
+def probe(location: str, protocol_whitelist: str | None = None, timeout: float = 60) -> MediaInfo:
+    data = _ffprobe(["-show_format", "-show_streams"], location, protocol_whitelist, timeout, "ffprobe")
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     fmt = data.get("format", {})
@@ -67,19 +73,8 @@ def video_frames(
 ) -> list[tuple[float, bool]]:
     """Every video packet of the first video stream as (seconds from the input's start, keyframe), in
     presentation order. Reads packets only (no decoding): seconds for an hour of 1080p."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
-    cmd += ["-show_entries", "format=start_time", "-of", "json"]
-    if protocol_whitelist:
-        cmd += ["-protocol_whitelist", protocol_whitelist]
-    cmd.append(location)
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as e:
-        raise ProbeError(f"ffprobe (packets) timed out after {timeout:.0f}s") from e
-    if out.returncode != 0:
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        raise ProbeError(lines[-1] if lines else f"ffprobe exited {out.returncode}")
-    data = json.loads(out.stdout or "{}")
+    args = ["-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-show_entries", "format=start_time"]
+    data = _ffprobe(args, location, protocol_whitelist, timeout, "ffprobe (packets)")
     start = float((data.get("format") or {}).get("start_time") or 0)
     frames = []
     for p in data.get("packets", []):
