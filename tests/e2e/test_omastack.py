@@ -192,4 +192,5 @@ def test_a_videojob_with_stack_ref_runs_with_the_stacks_worker_defaults(kubectl:
     manifest = yaml.safe_load((REPO / "examples" / "omastack.yaml").read_text())
     assert manifest["spec"]["workerDefaults"]["image"] != container["image"]  # the override, not the example's
     assert container["image"].startswith("localhost/oma/worker:")
-    assert container["resources"]["requests"] == WORKER_RESOURCES["requests"]
+    # The stack's requests, plus the scratch disk the operator requests for every worker (ephemeral-storage).
+    assert container["resources"]["requests"] == {**WORKER_RESOURCES["requests"], "ephemeral-storage": "20Gi"}
