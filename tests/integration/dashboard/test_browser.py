@@ -111,9 +111,14 @@ def test_sign_in_submit_watch_play_find_and_cancel(page: Page, stack: StackDashb
                 api.post("/api/jobs", json={"preset": "tiny", "source": {"kind": "title", "text": text}}).status_code
                 == 202
             )
-    page.goto("/")
-    titles = page.locator("[data-testid=job-row] .title").all_inner_texts()
-    assert set(HOSTILE) | {title} <= set(titles), titles
+
+    # History is written by the recorder from the VideoJob watch, a moment after the API answered 202.
+    def listed() -> list[str] | None:
+        page.goto("/")
+        titles = page.locator("[data-testid=job-row] .title").all_inner_texts()
+        return titles if set(HOSTILE) | {title} <= set(titles) else None
+
+    wait_for("every submitted title in the history list", listed, 30)
     page.fill("input[name=q]", "Fin 👋🏽")
     page.click(".filters button")
     assert sorted(page.locator("[data-testid=job-row] .title").all_inner_texts()) == sorted([title, "🎬 Fin 👋🏽"])
