@@ -103,8 +103,10 @@ def resolve_sources(
                     f"inputs[{i}]: {inp.pvc.path} not found on PVC {inp.pvc.claim_name}",
                 )
             location, protocols = str(path), safety.FILE_PROTOCOLS
+        # A plain local MP4 is read in-process (see mp4.read_input); anything else, and any doubt, goes to ffprobe.
+        local = None if inp.url else mp4.read_input(Path(location))
         try:
-            info = probe(location, protocols)
+            info = local or probe(location, protocols)
         except ProbeError as e:
             transient = bool(inp.url) and not re.search(r"\b4\d\d\b|Invalid data", str(e))
             raise WorkerError(
