@@ -28,7 +28,7 @@ from ..monitoring import metrics
 from . import admission, builders
 from .builders import WorkerDefaults, worker_defaults
 from .cache import TERMINAL, Entry, Key, restoring, slim, stack_of, stack_scope, summarize, with_status
-from .decide import JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
+from .decide import Decision, JobState, QueueSlot, decide, failure_class, invalid_spec_status, queued_expired
 
 log = logging.getLogger(__name__)
 LIMIT_ANNOTATION = "video.oma.ai/max-concurrent-jobs"
@@ -198,10 +198,14 @@ class VideoJobController:
                 # Positions move for everyone in a scope when anything in it changes.
                 dirty.update(w.key for w in waiting)
         metrics.set_queue_depths(depths)
-        # Those without a Job first: the semaphore is fair, so in a burst new work starts before the status
-        # writes of work already running (which the user sees a moment later, and nothing waits on).
+        # Two rounds: every due job's actions (a Job create is what starts work), then the status writes and Events
+        # they led to. In a burst the last Job of a pass no longer waits behind the first jobs' status writes,
+        # which the user sees a moment later and nothing waits on. Those without a Job go first (the semaphore
+        # is fair).
         due = sorted((k for k in dirty if k in self.videojobs and k not in waiting_retry), key=self.jobs.__contains__)
-        await asyncio.gather(*(self._reconcile_one(k, slots.get(k)) for k in due))
+        reports: list[tuple[Key, Entry, Decision]] = []
+        await asyncio.gather(*(self._reconcile_one(k, slots.get(k), reports) for k in due))
+        await asyncio.gather(*(self._report_one(*report) for report in reports))
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     def _scopes(self, dirty: set[Key]) -> tuple[dict[str, list[admission.Waiting]], dict[str, int]]:
@@ -248,14 +252,22 @@ class VideoJobController:
             raise
         return dict(ns["metadata"].get("annotations") or {})
 
-    async def _reconcile_one(self, key: Key, slot: QueueSlot | None) -> None:
+    async def _reconcile_one(
+        self, key: Key, slot: QueueSlot | None, reports: list[tuple[Key, Entry, Decision]]
+    ) -> None:
         entry = self.videojobs.get(key)
         if entry is None:
             return
         async with self._sem:
-            await self.loop.guarded(key, self._reconcile_entry(key, entry, slot))
+            await self.loop.guarded(key, self._reconcile_entry(key, entry, slot, reports))
 
-    async def _reconcile_entry(self, key: Key, entry: Entry, slot: QueueSlot | None) -> None:
+    async def _report_one(self, key: Key, entry: Entry, d: Decision) -> None:
+        async with self._sem:
+            await self.loop.guarded(key, self._report(key, entry, d))
+
+    async def _reconcile_entry(
+        self, key: Key, entry: Entry, slot: QueueSlot | None, reports: list[tuple[Key, Entry, Decision]]
+    ) -> None:
         if entry.finished or entry.held:
             return  # a late event of its Job (completion, TTL deletion) changes nothing any more; or held
         vj = entry.vj
@@ -264,13 +276,16 @@ class VideoJobController:
             if patch is not None:
                 await self.kube.patch_status(kinds.VIDEOJOB, key[1], patch, namespace=key[0])
             return
-        await self._apply_decision(key, entry, vj, slot or QueueSlot(admitted=False, limit=0))
+        d = await self._act(key, entry, vj, slot or QueueSlot(admitted=False, limit=0))
+        if d.status or d.event:
+            reports.append((key, entry, d))
 
-    async def _apply_decision(self, key: Key, entry: Entry, vj: VideoJob, slot: QueueSlot) -> None:
+    async def _act(self, key: Key, entry: Entry, vj: VideoJob, slot: QueueSlot) -> Decision:
+        """Decide, and do what the decision says to the Job; its status and Event are `_report`'s."""
         job = self.jobs.get(key)
         now = clock.now()
         d = decide(vj, job, slot, now, queued_expired(vj, job, now), self._parallelism(vj))
-        ns, name = key
+        ns = key[0]
         if d.create_job:
             await self._create_job(key, entry, vj, d.create_job)
         if d.suspend_job is not None and job is not None:
@@ -279,6 +294,10 @@ class VideoJobController:
             await self.kube.delete(kinds.JOB, job.name, namespace=ns)
         if job is not None:
             self._count_retries(key, vj, job)
+        return d
+
+    async def _report(self, key: Key, entry: Entry, d: Decision) -> None:
+        ns, name = key
         if d.status:
             written = await self.kube.patch_status(kinds.VIDEOJOB, name, d.status, namespace=ns)
             if written is None:

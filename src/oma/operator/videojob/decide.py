@@ -262,7 +262,11 @@ def _not_started(vj: VideoJob, slot: QueueSlot, now: str, queued_expired: bool, 
         if step == "plan":
             message = f"the plan Job was created (parallelism {parallelism})"
             return _Next("Running", "JobCreated", message, fields, create=step)
-        return _Next("Running", "JobCreated", "the worker Job was created", fields, create=step)
+        # The condition already says what the Job's first event would (attempt 1), so that event writes nothing:
+        # one status write fewer per job. The Event still tells of the creation.
+        message = f"attempt 1 of {spec.retries.limit + 1}"
+        created = ("JobCreated", "the worker Job was created")
+        return _Next("Running", "JobRunning", message, fields, create=step, event=created)
     if slot.missing_stack:
         message = (
             f"waiting for OmaStack {slot.missing_stack} (spec.stackRef) to exist in namespace "
@@ -324,10 +328,10 @@ def decide(
         elif current.get(key) != value and not (key == "conditions" and same_conditions(current.get(key), value)):
             patch[key] = value
     decision = Decision(status=patch)
-    if phase_now != nxt.phase:
-        decision.event = (nxt.reason, nxt.message, nxt.phase == "Failed")
-    elif nxt.event is not None:
+    if nxt.event is not None:
         decision.event = (*nxt.event, False)
+    elif phase_now != nxt.phase:
+        decision.event = (nxt.reason, nxt.message, nxt.phase == "Failed")
     if nxt.phase == "Cancelled" and job is not None:
         decision.delete_job = True
     if nxt.phase == "Running" and nxt.create is not None:

@@ -38,6 +38,19 @@ def test_admitted_job_is_created_and_reported_running() -> None:
     assert d.event == ("JobCreated", "the worker Job was created", False)
 
 
+def test_the_jobs_first_events_write_nothing_after_its_creation() -> None:
+    """The status written with the create already says what the running Job would: attempt 1. A retry does
+    change it."""
+    created = decide(vj(), None, RUN, NOW)
+    status = created.status
+    for job in (JobState(name="v-vj"), JobState(name="v-vj", active=1)):
+        later = decide(vj(status=status), job, RUN, "2026-11-26T00:00:11Z")
+        assert later.status == {} and later.event is None, job
+    retried = decide(vj(status=status), JobState(name="v-vj", active=1, failed=1), RUN, "2026-11-26T00:00:12Z")
+    running = next(c for c in retried.status["conditions"] if c["type"] == "Running")
+    assert (retried.status["attempts"], running["message"]) == (2, "attempt 2 of 3")
+
+
 def test_waiting_job_reports_its_position() -> None:
     d = decide(vj(), None, QueueSlot(admitted=False, position=3, limit=2), NOW)
     assert not d.create_job
