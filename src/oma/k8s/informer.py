@@ -64,6 +64,13 @@ class Informer:
                 log.warning("watch of %s: %s; again in %.0fs", self.kind.plural, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+            except Exception:
+                # Anything else (a handler's bug, a malformed line) must not end the watch for good: an
+                # informer that stops is an operator that silently stops acting. List again.
+                log.exception("watch of %s failed; listing again in %.0fs", self.kind.plural, delay)
+                version = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _list(self) -> str:
         present: set[tuple[str, str]] = set()

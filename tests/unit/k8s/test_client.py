@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from oma.k8s import ApiFailure, Conflict, Gone, NotFound, kinds
-from oma.k8s.client import failure_of, path, selector
+from oma.k8s.client import failure_of, json_lines, path, selector
 from oma.k8s.kinds import kind_of
 
 
@@ -40,3 +43,23 @@ def test_every_manifest_the_operator_writes_has_a_kind() -> None:
     assert kind_of({"apiVersion": "batch/v1", "kind": "Job"}) is kinds.JOB
     with pytest.raises(ValueError, match=r"add it to oma\.k8s\.kinds"):
         kind_of({"apiVersion": "v1", "kind": "Pod"})
+
+
+def test_a_watch_stream_is_split_on_newlines_only() -> None:
+    """U+0085, U+2028 and the like travel raw inside JSON strings; only a newline ends an event, wherever the
+    chunks of the stream happen to be cut."""
+    events = [
+        {"type": "MODIFIED", "object": {"metadata": {"annotations": {"title": "a\u0085b\u2028c\x1e"}}}},
+        {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "7"}}},
+    ]
+    stream = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events).encode()
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:
+        for i in range(0, len(stream), size):
+            yield stream[i : i + size]
+
+    async def read(size: int) -> list[dict[str, Any]]:
+        return [json.loads(line) async for line in json_lines(chunks(size))]
+
+    for size in (1, 7, len(stream)):
+        assert asyncio.run(read(size)) == events
