@@ -92,6 +92,17 @@ def test_transient_failure_is_retried_and_attempts_counted(kube: Client, namespa
     assert "Connection refused" in failure["message"] and failure["exitCode"] == 20
 
 
+def test_a_title_with_a_next_line_character_does_not_stop_the_watches(kube: Client, namespace: str) -> None:
+    """U+0085 travels raw in the watch stream's JSON. Split as a line end, it once cut an event in two and ended
+    the operator's watch of VideoJobs for good: every later VideoJob waited forever."""
+    odd = videojob("nel")
+    odd["metadata"]["annotations"] = {"video.oma.ai/title": "before\u0085after\u2028end"}
+    create(kube, namespace, odd)
+    create(kube, namespace, videojob("after-nel"))
+    for name in ("nel", "after-nel"):
+        wait_for(f"{name} to succeed", lambda n=name: phase_is(kube, namespace, n, "Succeeded"), timeout=120)
+
+
 def test_running_timeout(kube: Client, namespace: str, stalling_server: str) -> None:
     create(kube, namespace, videojob("slow", inputs=[{"url": stalling_server}], timeouts={"runningSeconds": 3}))
     vj = wait_for("slow to hit its running timeout", lambda: phase_is(kube, namespace, "slow", "Failed"), timeout=90)
@@ -123,11 +134,13 @@ def test_concurrency_limit_and_priority_order(kube: Client, namespace: str, stal
     for name, prio in (("low", 0), ("high", 5), ("mid", 1)):
         create(kube, namespace, videojob(name, priority=prio))
 
-    def positions() -> dict[str, int] | None:
-        pos = {n: (get_vj(kube, namespace, n).get("status") or {}).get("queuePosition") for n in ("low", "high", "mid")}
-        return pos if all(pos.values()) else None
+    def positions() -> dict[str, int]:
+        names = ("low", "high", "mid")
+        return {n: (get_vj(kube, namespace, n).get("status") or {}).get("queuePosition") for n in names}
 
-    assert wait_for("queue positions", positions) == {"high": 1, "mid": 2, "low": 3}
+    # A move alone is written at most every 10 s (low was first, then passed twice), so wait for the order.
+    expected = {"high": 1, "mid": 2, "low": 3}
+    wait_for(f"queue positions {expected}", lambda: positions() == expected, timeout=60)
     patch_spec(kube, namespace, "blocker", {"cancel": True})
     for name in ("high", "mid", "low"):
         wait_for(f"{name} to succeed", lambda n=name: phase_is(kube, namespace, n, "Succeeded"), timeout=90)
