@@ -15,7 +15,8 @@ from .services.limits import EndpointClass
 SESSION_COOKIE = "oma_session"
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hand-off on every request.
     c: Container = request.app.state.container
     return c
 

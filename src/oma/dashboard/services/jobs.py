@@ -85,13 +85,17 @@ class Jobs:
         self.settings, self.history, self.videojobs, self.broadcaster = settings, history, videojobs, broadcaster
         self._newest: dict[int, tuple[JobPage, float]] = {}
 
-    def history_changed(self) -> None:
-        """Called by the recorder after each write: the cached newest page is stale."""
-        self._newest.clear()
+    def history_changed(self, inserted: bool) -> None:
+        """Called by the recorder after each write. A new job drops the cached newest page; a job's progress
+        shows within the page's second (dropping it for every progress write kept it cached for a few
+        requests at most under load)."""
+        if inserted:
+            self._newest.clear()
 
     async def page(self, limit: int, cursor: str | None, filters: JobFilter) -> JobPage:
         # The newest page without filters is most of the traffic (every jobs list opens on it); it is kept
-        # for a second, and dropped whenever this replica's recorder writes (every replica records every job).
+        # for a second, and dropped whenever this replica's recorder adds a job (every replica records every
+        # job).
         newest = cursor is None and filters == JobFilter()
         if newest and (hit := self._newest.get(limit)) and hit[1] > time.monotonic():
             return hit[0]
@@ -187,11 +191,11 @@ class Jobs:
 
     async def _spec_from_history_or_api(self, name: str) -> dict[str, Any]:
         try:
-            row = await self.history.get(name)
+            spec = await self.history.spec(name)
         except DB_ERRORS:
-            row = None
-        if row is not None:
-            return dict(row["spec"])
+            spec = None
+        if spec is not None:
+            return spec
         return dict((await self._body(name))["spec"])
 
     async def usage(self, days: int, token: Token | None) -> Usage:

@@ -145,7 +145,7 @@ class Recorder:
         stack: str,
         default_cpu: str,
         price_per_cpu_hour: float,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[bool], None] = lambda inserted: None,
     ) -> None:
         self.videojobs, self.history, self.broadcaster = videojobs, history, broadcaster
         self.on_change = on_change
@@ -190,10 +190,10 @@ class Recorder:
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
         key = rec.uid
         try:
-            newly_finished = await self.history.upsert(rec)
-            if newly_finished is None:  # the annotated uid is another job's row: this one keeps its own
+            written = await self.history.upsert(rec)
+            if written is None:  # the annotated uid is another job's row: this one keeps its own
                 rec = rec.model_copy(update={"uid": body["metadata"]["uid"]})
-                newly_finished = await self.history.upsert(rec)
+                written = await self.history.upsert(rec)
         except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as e:
             log.warning("history write of %s deferred: %s: %s", rec.name, type(e).__name__, e)
             return False
@@ -201,7 +201,7 @@ class Recorder:
             del self.pending[key]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
-        self.on_change()
-        if newly_finished and rec.cost_usd is not None:
+        self.on_change(bool(written and written.inserted))
+        if written and written.newly_finished and rec.cost_usd is not None:
             metrics.COST.inc(float(rec.cost_usd))
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +23,17 @@ UPSERT = (
     "WITH before AS (SELECT finished_at FROM jobs WHERE uid = %(uid)s) "  # noqa: S608
     f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(f'%({c})s' for c in COLUMNS)}) "
     f"ON CONFLICT (uid) DO UPDATE SET {_UPDATES}, updated_at = now() WHERE jobs.name = EXCLUDED.name "
-    "RETURNING (SELECT finished_at FROM before) IS NULL AS newly_finished"
+    "RETURNING xmax = 0 AS inserted, (SELECT finished_at FROM before) IS NULL AS newly_finished"
 ).encode()
+# What the API and the UI show: every column but the spec, a whole VideoJob spec that only a retry needs and
+# whose JSON would otherwise be decoded for every row of every page.
+LISTED = ", ".join(c for c in COLUMNS if c != "spec")
+
+
+@dataclass(frozen=True)
+class Written:
+    inserted: bool  # a new row, not an update: a new job in the history
+    newly_finished: bool  # this write finished the job: its cost counts now
 
 
 def encode_cursor(created_at: dt.datetime, uid: str) -> str:
@@ -46,10 +56,10 @@ class HistoryStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def upsert(self, record: JobRecord) -> bool | None:
-        """Insert or update the row of `record.uid`; True when this write finished the job (it was not
-        finished before), so the cost is counted once however often a job is recorded. None when that uid's
-        row belongs to a job of another name: nothing was written."""
+    async def upsert(self, record: JobRecord) -> Written | None:
+        """Insert or update the row of `record.uid`. `newly_finished` is true only for the write that finished
+        the job, so the cost is counted once however often a job is recorded. None when that uid's row belongs
+        to a job of another name: nothing was written."""
         values: dict[str, Any] = record.model_dump()
         values["outputs"], values["spec"] = Jsonb(values["outputs"]), Jsonb(values["spec"])
         async with self.pool.connection() as conn:
@@ -57,12 +67,21 @@ class HistoryStore:
             row = await cur.fetchone()
         if row is None:
             return None
-        return bool(row["newly_finished"] and record.finished_at is not None)
+        return Written(bool(row["inserted"]), bool(row["newly_finished"] and record.finished_at is not None))
 
     async def get(self, name: str) -> dict[str, Any] | None:
+        """The newest job of that name, without its spec."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM jobs WHERE name = %s ORDER BY created_at DESC LIMIT 1", (name,))
+            sql = f"SELECT {LISTED} FROM jobs WHERE name = %s ORDER BY created_at DESC LIMIT 1"  # noqa: S608
+            cur = await conn.execute(sql.encode(), (name,))
             return await cur.fetchone()
+
+    async def spec(self, name: str) -> dict[str, Any] | None:
+        """The spec the newest job of that name ran with (for a retry)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT spec FROM jobs WHERE name = %s ORDER BY created_at DESC LIMIT 1", (name,))
+            row = await cur.fetchone()
+        return dict(row["spec"]) if row else None
 
     async def page(self, limit: int, cursor: str | None, filters: JobFilter) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first, keyset-paginated on (created_at, uid) so pages stay cheap at any depth."""
@@ -85,7 +104,7 @@ class HistoryStore:
             pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             args += [pattern, pattern, pattern]
         # The WHERE clauses are fixed strings chosen above; every value is a bound parameter.
-        sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, uid DESC LIMIT %s"  # noqa: S608
+        sql = f"SELECT {LISTED} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, uid DESC LIMIT %s"  # noqa: S608
         async with self.pool.connection() as conn:
             cur = await conn.execute(sql.encode(), [*args, limit + 1])
             rows = await cur.fetchall()
