@@ -20,7 +20,7 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 
 from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
-from oma.devservices import LocalPostgres, LocalRedis, create_token, dashboard_env, launch, ready, until
+from oma.devservices import LocalPostgres, LocalRedis, create_token, dashboard_env, launch, ready, wait_for
 
 NAMESPACE = "oma-dashboard"
 PORT = int(os.environ.get("OMA_DASHBOARD_PORT", "8000"))
@@ -31,7 +31,7 @@ def media_dir(kube: Client) -> Path:
         spec = kube.get(PersistentVolumeClaim, "media", namespace=NAMESPACE).spec
         return bool(spec and spec.volumeName)
 
-    until("the media PVC to bind", bound, 60)
+    wait_for("the media PVC to bind", bound, 60)
     volume = kube.get(PersistentVolumeClaim, "media", namespace=NAMESPACE).spec.volumeName
     return Path(kube.get(PersistentVolume, volume).spec.hostPath.path)
 

@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 NOBODY = 65534
+T = TypeVar("T")
 
 
 def postgres_bin() -> Path | None:
@@ -32,12 +34,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def until(what: str, probe: Callable[[], bool], timeout: float = 30) -> None:
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float = 60,
+    interval: float = 0.2,
+    tolerate: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll `probe` until it returns something truthy, and return that. An exception in `tolerate` counts as
+    "not yet". On timeout, fail with `what` and the last value (or exception) seen: the one wait of the tests,
+    the benches and the dev scripts."""
     deadline = time.monotonic() + timeout
-    while not probe():
+    last: object = None
+    while True:
+        try:
+            last = probe()
+        except tolerate as e:
+            last = e
+        else:
+            if last:
+                return last
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
 
 
 def _as_postgres_user(argv: list[str]) -> list[str]:
@@ -101,7 +120,7 @@ class LocalPostgres:
         self.proc = subprocess.Popen(_as_postgres_user(server), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         ready = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
-        until("postgres to accept connections", lambda: subprocess.run(ready, check=False).returncode == 0)
+        wait_for("postgres to accept connections", lambda: subprocess.run(ready, check=False).returncode == 0, 30, 0.05)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -155,8 +174,11 @@ class LocalRedis:
         argv += ["--save", "", "--repl-diskless-sync-delay", "0"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
         ping = ["redis-cli", "-p", str(self.port), "ping"]
-        until(
-            "redis to answer", lambda: subprocess.run(ping, capture_output=True, check=False).stdout.strip() == b"PONG"
+        wait_for(
+            "redis to answer",
+            lambda: subprocess.run(ping, capture_output=True, check=False).stdout.strip() == b"PONG",
+            30,
+            0.05,
         )
         return self
 
@@ -224,7 +246,7 @@ def ready(d: Dashboard, timeout: float = 60) -> Dashboard:
         except httpx.HTTPError:
             return False
 
-    until(f"the dashboard at {d.url} (log: {d.log})", serving, timeout)
+    wait_for(f"the dashboard at {d.url} (log: {d.log})", serving, timeout, 0.05)
     return d
 
 

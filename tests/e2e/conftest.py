@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from oma import devservices
 from oma.devcluster import cluster as devcluster
 from oma.devcluster import fixtures, nodehost, realnode
 
@@ -36,15 +36,8 @@ def real_state_dir() -> Path:
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120, interval: float = 0.5) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` and the last value seen on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
-        time.sleep(interval)
+    """devservices.wait_for with the real node's patience: images are pulled and containers started."""
+    return devservices.wait_for(what, probe, timeout, interval)
 
 
 @dataclass

@@ -6,11 +6,9 @@ import os
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -25,23 +23,10 @@ from oma.devcluster import cluster as devcluster
 from oma.devcluster import fixtures
 from oma.devcluster.fixtures import claim
 from oma.devcluster.operator_process import OperatorProcess
-from oma.devservices import LocalPostgres, LocalRedis
+from oma.devservices import LocalPostgres, LocalRedis, wait_for
 
-T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.2) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` and the last value seen on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
-        time.sleep(interval)
+__all__ = ["wait_for"]  # the tests import it from here
 
 
 @pytest.fixture(scope="session")

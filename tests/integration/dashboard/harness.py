@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from oma import devservices
 from oma.devservices import Dashboard, LocalPostgres, LocalRedis, create_token, launch, ready
 
 __all__ = ["Dashboard", "create_token", "dashboard_env", "launch", "ready", "token_cli", "wait_for"]
@@ -60,19 +60,8 @@ def dashboard_env(pg: LocalPostgres, redis: LocalRedis, tmp: Path, **extra: str)
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = probe()
-        except (httpx.HTTPError, OSError) as e:
-            last = e
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
-        time.sleep(0.1)
+    """devservices.wait_for where an HTTP error (the dashboard restarting) counts as "not yet"."""
+    return devservices.wait_for(what, probe, timeout, 0.1, tolerate=(httpx.HTTPError, OSError))
 
 
 def token_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from oma.devservices import LocalPostgres, LocalRedis, free_port, until
+from oma.devservices import LocalPostgres, LocalRedis, free_port, wait_for
 from oma.models.omastack import OmaStack
 from oma.operator.common.labels import LABEL_COMPONENT
 from oma.operator.omastack import builders as b
@@ -98,7 +98,9 @@ def test_redis_snapshots_load_back(redis: LocalRedis, tmp_path: Path) -> None:
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--dir", str(fresh)], stdout=subprocess.DEVNULL)
     try:
         get = ["redis-cli", "-p", str(port), "GET", "queue:1"]
-        until("the restored key", lambda: subprocess.run(get, capture_output=True, text=True).stdout.strip() == "clip")
+        wait_for(
+            "the restored key", lambda: subprocess.run(get, capture_output=True, text=True).stdout.strip() == "clip"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
