@@ -57,6 +57,7 @@ def _skip_scaling_list(b: _Bits, size: int) -> None:
         last = nxt or last
 
 
+# long: the SPS syntax read field by field, in the order the standard writes it
 def picture_size(nal: bytes) -> tuple[int, int]:
     """(width, height) after cropping, from an SPS NAL unit (header byte included)."""
     if not nal or nal[0] & 0x1F != 7:

@@ -11,7 +11,7 @@ from oma.models.videojob import VideoJobSpec
 from oma.worker import mp4
 from oma.worker.execute import Volumes, resolve_sources
 from oma.worker.exitcodes import Exit, WorkerError
-from oma.worker.probe import probe
+from oma.worker.probe import MediaInfo, probe
 
 pytestmark = pytest.mark.ffmpeg
 
@@ -23,15 +23,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("args", CASES.values(), ids=CASES.keys())
-@pytest.mark.parametrize(("size", "rate", "seconds"), [("320x240", "25", "2.2"), ("426x240", "30000/1001", "1.5")])
-def test_it_reads_what_ffprobe_reads(tmp_path: Path, args: list[str], size: str, rate: str, seconds: str) -> None:
-    out = tmp_path / "o.mp4"
-    lavfi = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-    audio = ["-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "aac"]
-    faststart = [] if "-movflags" in args else ["-movflags", "+faststart"]
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *lavfi, *audio, *args, *faststart, str(out)], check=True)
-    ours, theirs = mp4.read(out), probe(str(out))
+def assert_agree(ours: MediaInfo | None, theirs: MediaInfo) -> None:
+    """What the worker checks, read in-process, is what ffprobe reads."""
     assert ours is not None
     assert (ours.video_codec, ours.width, ours.height, ours.has_audio, ours.size_bytes) == (
         theirs.video_codec,
@@ -43,6 +36,18 @@ def test_it_reads_what_ffprobe_reads(tmp_path: Path, args: list[str], size: str,
     assert theirs.fps is not None and ours.fps is not None
     assert abs(ours.duration - theirs.duration) < 1 / theirs.fps
     assert abs(ours.fps - theirs.fps) < 0.01
+
+
+@pytest.mark.parametrize("args", CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize(("size", "rate", "seconds"), [("320x240", "25", "2.2"), ("426x240", "30000/1001", "1.5")])
+def test_it_reads_what_ffprobe_reads(tmp_path: Path, args: list[str], size: str, rate: str, seconds: str) -> None:
+    out = tmp_path / "o.mp4"
+    lavfi = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
+    audio = ["-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "aac"]
+    faststart = [] if "-movflags" in args else ["-movflags", "+faststart"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *lavfi, *audio, *args, *faststart, str(out)], check=True)
+    ours, theirs = mp4.read(out), probe(str(out))
+    assert_agree(ours, theirs)
 
 
 def test_it_gives_up_on_what_it_does_not_know(tmp_path: Path) -> None:
@@ -97,16 +102,7 @@ SPS_CASES = {
 def test_an_input_is_read_as_ffprobe_reads_it(tmp_path: Path, size: str, args: list[str]) -> None:
     path = _encode(tmp_path / "in.mp4", size, *args)
     ours, theirs = mp4.read_input(path), probe(str(path))
-    assert ours is not None
-    assert (ours.video_codec, ours.width, ours.height, ours.has_audio, ours.size_bytes) == (
-        theirs.video_codec,
-        theirs.width,
-        theirs.height,
-        theirs.has_audio,
-        theirs.size_bytes,
-    )
-    assert theirs.fps is not None and ours.fps is not None
-    assert abs(ours.duration - theirs.duration) < 1 / theirs.fps
+    assert_agree(ours, theirs)
 
 
 def test_an_input_whose_sample_entry_lies_about_its_size_goes_to_ffprobe(tmp_path: Path) -> None:
