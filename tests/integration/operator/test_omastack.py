@@ -60,7 +60,7 @@ def create_stack(kube: Client, ns: str, manifest: dict[str, Any]) -> dict[str, A
 def wait_ready(kube: Client, ns: str, name: str, timeout: float = 90) -> dict[str, Any]:
     try:
         return wait_for(f"OmaStack {ns}/{name} Ready", lambda: ready(kube, ns, name), timeout=timeout)
-    except AssertionError as e:
+    except TimeoutError as e:
         status = get_stack(kube, ns, name).get("status")
         raise AssertionError(f"{e}\nits status: {json.dumps(status, indent=1)}") from None
 
