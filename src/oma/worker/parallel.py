@@ -7,6 +7,7 @@ them here, the chunks as N ffmpeg processes at once. Both write the chunks under
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -114,6 +116,15 @@ def _count_packets(path: Path) -> tuple[int, bool]:
     return len(dts), all(b > a for a, b in itertools.pairwise(dts))
 
 
+@contextlib.contextmanager
+def _naming_chunk(index: int) -> Iterator[None]:
+    """A failure names the chunk ("chunk 2: ..."), so the VideoJob's status says which one failed."""
+    try:
+        yield
+    except WorkerError as e:
+        raise WorkerError(e.code, e.reason, f"chunk {index}: {e.message}") from e
+
+
 def encode_chunk(
     spec: VideoJobSpec,
     src: planner.Source,
@@ -124,48 +135,36 @@ def encode_chunk(
     total_seconds: float,
     threads: int | None = None,
 ) -> None:
-    """Encode chunk `index` for every rendition into `chunk_dir(work, index)`, replacing an earlier attempt's.
-    A failure names the chunk ("chunk 2: ..."), so the VideoJob's status says which one failed."""
-    try:
-        _encode_chunk(spec, src, s, index, work, reporter, total_seconds, threads)
-    except WorkerError as e:
-        raise WorkerError(e.code, e.reason, f"chunk {index}: {e.message}") from e
-
-
-def _encode_chunk(
-    spec: VideoJobSpec,
-    src: planner.Source,
-    s: SplitPlan,
-    index: int,
-    work: Path,
-    reporter: Reporter,
-    total_seconds: float,
-    threads: int | None,
-) -> None:
-    chunk = s.chunks[index]
-    final = chunk_dir(work, index)
-    partial = final.parent / f".partial-{uuid.uuid4().hex[:12]}"
-    try:
-        partial.mkdir(parents=True)
-    except OSError as e:
-        raise WorkerError(Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{final.parent}: {e.strerror}") from e
-    try:
-        seconds = chunk_seconds(s, index, total_seconds)
-        fps = chunk.frames / seconds
-        frames_per_second = budget.estimate(spec, seconds, fps).frames_per_second
-        watch = budget.Watch(spec.limits, frames_per_second, [partial], time.monotonic())
-        _run_ffmpeg(split.chunk_argv(spec, src, chunk, partial, threads), ProgressTracker(seconds), reporter, watch)
-        for o in split.chunk_outputs(spec):
-            n, increasing = _count_packets(partial / f"{o.key}.mp4")
-            if n != chunk.frames or not increasing:
-                problem = f"{o.key}: {n} frames, {chunk.frames} planned"
-                raise WorkerError(
-                    Exit.VERIFY_FAILED, "OutputInvalid", problem + ("" if increasing else ", timestamps not increasing")
-                )
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    """Encode chunk `index` for every rendition into `chunk_dir(work, index)`, replacing an earlier attempt's."""
+    with _naming_chunk(index):
+        chunk = s.chunks[index]
+        final = chunk_dir(work, index)
+        partial = final.parent / f".partial-{uuid.uuid4().hex[:12]}"
+        try:
+            partial.mkdir(parents=True)
+        except OSError as e:
+            raise WorkerError(
+                Exit.DESTINATION_UNWRITABLE, "DestinationUnwritable", f"{final.parent}: {e.strerror}"
+            ) from e
+        try:
+            seconds = chunk_seconds(s, index, total_seconds)
+            fps = chunk.frames / seconds
+            frames_per_second = budget.estimate(spec, seconds, fps).frames_per_second
+            watch = budget.Watch(spec.limits, frames_per_second, [partial], time.monotonic())
+            _run_ffmpeg(split.chunk_argv(spec, src, chunk, partial, threads), ProgressTracker(seconds), reporter, watch)
+            for o in split.chunk_outputs(spec):
+                n, increasing = _count_packets(partial / f"{o.key}.mp4")
+                if n != chunk.frames or not increasing:
+                    problem = f"{o.key}: {n} frames, {chunk.frames} planned"
+                    raise WorkerError(
+                        Exit.VERIFY_FAILED,
+                        "OutputInvalid",
+                        problem + ("" if increasing else ", timestamps not increasing"),
+                    )
+            shutil.rmtree(final, ignore_errors=True)
+            partial.rename(final)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _missing_chunks(s: SplitPlan, work: Path) -> list[int]:
