@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from oma.devservices import LocalPostgres, LocalRedis, free_port
+from oma.devservices import LocalPostgres, LocalRedis, free_port, seed_dashboard
 from oma.models.omastack import OmaStack
 from oma.operator.common.labels import LABEL_COMPONENT
 from oma.operator.omastack import builders as b
 
-MIGRATION = Path(b.__file__).resolve().parents[3] / "dashboard" / "migrations" / "001_initial.sql"
 STACK = OmaStack.model_validate({"metadata": {"name": "bench", "namespace": "ns", "uid": "u"}})
 
 
@@ -55,34 +54,6 @@ def psql(pg: LocalPostgres, sql: str) -> str:
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return done.stdout.strip()
-
-
-def fill_postgres(pg: LocalPostgres, rows: int) -> None:
-    psql(pg, MIGRATION.read_text())
-    psql(
-        pg,
-        f"""
-        INSERT INTO app_secret VALUES (1, 'secret');
-        INSERT INTO tokens (id, name, secret_hash, scopes, budget_usd)
-          SELECT 't' || i, 'token ' || i, sha256(i::text::bytea), ARRAY['jobs:write'], i FROM generate_series(1, 100) i;
-        INSERT INTO sessions SELECT sha256(('s' || i)::bytea), 't' || (i % 100 + 1), now() + interval '1 day'
-          FROM generate_series(1, 1000) i;
-        INSERT INTO jobs (uid, name, namespace, token_id, source_kind, source_summary, preset, phase, percent,
-                          outputs, spec, created_at, started_at, finished_at, encode_seconds, cpu_request,
-                          output_seconds, cost_usd)
-          SELECT md5(i::text), 'job-' || i, 'media', 't' || (i % 100 + 1), 'url',
-                 'https://media.example.com/uploads/' || md5(i::text) || '.mp4', 'web-720p', 'Succeeded', 100,
-                 jsonb_build_array(jsonb_build_object('uri', 'out/' || i || '/720p.mp4', 'bytes', i * 1000,
-                                                      'sha256', encode(sha256(i::text::bytea), 'hex'))),
-                 jsonb_build_object('inputs', jsonb_build_array(jsonb_build_object('url', 'https://x/' || i)),
-                                    'outputs', jsonb_build_array(jsonb_build_object('height', 720))),
-                 timestamptz '2026-01-01' + i * interval '1 minute',
-                 timestamptz '2026-01-01' + i * interval '1 minute' + interval '5 s',
-                 timestamptz '2026-01-01' + i * interval '1 minute' + interval '65 s', 60, 2, 30, i / 1000.0
-          FROM generate_series(1, {rows}) i;
-        ANALYZE;
-        """,
-    )
 
 
 def fill_redis(redis: LocalRedis, keys: int) -> None:
@@ -141,7 +112,7 @@ def main() -> None:
         pg = LocalPostgres().init()
         redis = LocalRedis(work / "redis").start()
         try:
-            fill_postgres(pg, args.rows)
+            seed_dashboard(pg, jobs=args.rows, tokens=100, sessions=1000)
             fill_redis(redis, args.keys)
             if dbsize(redis) != args.keys:
                 raise SystemExit(f"filled {dbsize(redis)} of {args.keys} keys")

@@ -250,6 +250,41 @@ def ready(d: Dashboard, timeout: float = 60) -> Dashboard:
     return d
 
 
+DASHBOARD_SCHEMA = Path(__file__).parent / "dashboard" / "migrations" / "001_initial.sql"
+
+
+def seed_dashboard(pg: LocalPostgres, jobs: int, tokens: int, sessions: int) -> None:
+    """The dashboard's real schema filled as a busy stack's would be: tokens, sessions and finished jobs with
+    outputs, specs and costs (for the backup and restore test and bench)."""
+    jobs, tokens, sessions = int(jobs), int(tokens), int(sessions)  # only integers are interpolated below
+    rows = f"""
+        INSERT INTO app_secret VALUES (1, 'secret');
+        INSERT INTO tokens (id, name, secret_hash, scopes, budget_usd)
+          SELECT 't' || i, 'token ' || i, sha256(i::text::bytea), ARRAY['jobs:write'], i * 1.5
+          FROM generate_series(1, {tokens}) i;
+        INSERT INTO sessions SELECT sha256(('s' || i)::bytea), 't' || (i % {tokens} + 1), now() + interval '1 day'
+          FROM generate_series(1, {sessions}) i;
+        INSERT INTO jobs (uid, name, namespace, token_id, source_kind, source_summary, preset, phase, percent,
+                          outputs, spec, created_at, started_at, finished_at, encode_seconds, cpu_request,
+                          output_seconds, cost_usd)
+          SELECT md5(i::text), 'job-' || i, 'media', 't' || (i % {tokens} + 1), 'url',
+                 'https://media.example.com/uploads/' || md5(i::text) || '.mp4', 'web-720p', 'Succeeded', 100,
+                 jsonb_build_array(jsonb_build_object('uri', 'out/' || i || '/720p.mp4', 'bytes', i * 1000,
+                                                      'sha256', encode(sha256(i::text::bytea), 'hex'))),
+                 jsonb_build_object('inputs', jsonb_build_array(jsonb_build_object('url', 'https://x/' || i)),
+                                    'outputs', jsonb_build_array(jsonb_build_object('height', 720))),
+                 timestamptz '2026-01-01' + i * interval '1 minute',
+                 timestamptz '2026-01-01' + i * interval '1 minute' + interval '5 s',
+                 timestamptz '2026-01-01' + i * interval '1 minute' + interval '65 s', 60, 2, 30, i / 1000.0
+          FROM generate_series(1, {jobs}) i;
+        ANALYZE;
+    """  # noqa: S608
+    for sql in (DASHBOARD_SCHEMA.read_text(), rows):
+        done = pg.psql(sql)
+        if done.returncode != 0:
+            raise RuntimeError(f"seeding the dashboard's database failed: {done.stderr}")
+
+
 def create_token(env: dict[str, str], name: str, *flags: str) -> str:
     argv = [sys.executable, "-m", "oma.cli.main", "dashboard", "token", "create", "--name", name, *flags]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=60)

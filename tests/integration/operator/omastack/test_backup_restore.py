@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from oma.devservices import LocalPostgres, LocalRedis, free_port
+from oma.devservices import LocalPostgres, LocalRedis, free_port, seed_dashboard
 from oma.models.omastack import OmaStack
 from oma.operator.common.labels import LABEL_COMPONENT
 from oma.operator.omastack import builders as b
 
 pytestmark = pytest.mark.services
 
-MIGRATION = Path(b.__file__).resolve().parents[3] / "dashboard" / "migrations" / "001_initial.sql"
 STACK = OmaStack.model_validate({"metadata": {"name": "s", "namespace": "ns", "uid": "u"}})
 TABLES = ("tokens", "sessions", "app_secret", "jobs")
 
@@ -56,28 +55,6 @@ def rcli(redis: LocalRedis, *args: str, db: int = 0) -> str:
     argv = ["redis-cli", "-p", str(redis.port), "-n", str(db), *args]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     return done.stdout.strip()
-
-
-def fill_postgres(pg: LocalPostgres, rows: int) -> None:
-    """The dashboard's real schema, with tokens, sessions and `rows` jobs."""
-    sql(pg, MIGRATION.read_text())
-    sql(
-        pg,
-        f"""
-        INSERT INTO app_secret VALUES (1, 'secret');
-        INSERT INTO tokens (id, name, secret_hash, scopes, budget_usd)
-          SELECT 't' || i, 'token ' || i, sha256(i::text::bytea), ARRAY['jobs:write'], i * 1.5
-          FROM generate_series(1, 20) i;
-        INSERT INTO sessions SELECT sha256(('s' || i)::bytea), 't' || (i % 20 + 1), now() + interval '1 day'
-          FROM generate_series(1, 50) i;
-        INSERT INTO jobs (uid, name, namespace, token_id, source_kind, source_summary, phase, outputs, spec,
-                          created_at, cost_usd)
-          SELECT md5(i::text), 'job-' || i, 'media', 't' || (i % 20 + 1), 'url', 'https://example.com/' || i,
-                 'Succeeded', jsonb_build_array(jsonb_build_object('uri', 'out/' || i || '.mp4')),
-                 jsonb_build_object('n', i), timestamptz '2026-11-01' + i * interval '1 minute', i / 1000.0
-          FROM generate_series(1, {rows}) i;
-        """,
-    )
 
 
 def postgres_state(pg: LocalPostgres) -> dict[str, str]:
@@ -126,7 +103,7 @@ def redis_state(redis: LocalRedis) -> dict[str, Any]:
 def test_postgres_and_redis_come_back_as_they_were_backed_up(
     postgres: LocalPostgres, redis: LocalRedis, tmp_path: Path
 ) -> None:
-    fill_postgres(postgres, rows=500)
+    seed_dashboard(postgres, jobs=500, tokens=20, sessions=50)
     fill_redis(redis, keys=500)
     pg_before, redis_before = postgres_state(postgres), redis_state(redis)
     assert pg_before["jobs"].startswith("500 ") and len(redis_before["db0"]) == 500 + 20 + 5
