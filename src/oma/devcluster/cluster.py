@@ -18,6 +18,7 @@ from .bootstrap import create_bootstrap_objects, wait_bootstrap_ready
 from .components import (
     COMPONENTS,
     apiserver_argv,
+    component_env,
     etcd_argv,
     find_bin_dir,
     health_description,
@@ -196,7 +197,7 @@ def start_component(component: str, state_dir: Path | None = None, timeout: floa
         raise ClusterError(f"no cluster in {layout.state}: run `python -m oma.devcluster up` first")
     info, pki = ClusterInfo.load(layout.info), Pki(layout.pki)
     if running_pid(layout, component) is None:
-        start(layout, component, _component_argv(component, layout, info, pki))
+        start(layout, component, _component_argv(component, layout, info, pki), env=component_env(component))
     check = functools.partial(healthy, component, info, pki)
     wait_until(health_description(component, info), check, layout, component, timeout)
 
@@ -210,7 +211,8 @@ def _start_components(layout: Layout, info: ClusterInfo, pki: Pki, timeout: floa
 
     start(layout, "etcd", etcd_argv(b, layout, ports))
     wait_healthy("etcd")
-    start(layout, "kube-apiserver", apiserver_argv(b, layout, pki, ports, advertise))
+    apiserver = apiserver_argv(b, layout, pki, ports, advertise)
+    start(layout, "kube-apiserver", apiserver, env=component_env("kube-apiserver"))
     wait_healthy("kube-apiserver")
     start(layout, "kube-controller-manager", kcm_argv(b, layout, pki, ports))
     start(layout, "kube-scheduler", scheduler_argv(b, layout, ports))

@@ -194,6 +194,13 @@ def node_argv(layout: Layout) -> list[str]:
     return [sys.executable, "-m", "oma.devcluster", "--state-dir", str(layout.state), "node"]
 
 
+def component_env(component: str) -> dict[str, str]:
+    """Go's collector for the apiserver: a quarter of its CPU under the dashboard bench went to GC at the default
+    GOGC=100. On these machines CPU is scarce and memory is not, so it collects at 4x the live heap, with a soft
+    cap so a 50,000-object history cannot grow it without bound (docs/decisions.md, "Local control plane")."""
+    return {"GOGC": "400", "GOMEMLIMIT": "3GiB"} if component == "kube-apiserver" else {}
+
+
 def node_env() -> dict[str, str]:
     # The node runner imports oma from wherever this process does (a checkout, a virtualenv).
     return {"PYTHONPATH": os.pathsep.join(sys.path)}
