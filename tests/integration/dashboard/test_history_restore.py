@@ -1,5 +1,6 @@
 """History across a namespace restore: a re-created VideoJob keeps its old row (no second row, no second cost),
-and the annotation that names the old row cannot take over another job's. Real Postgres, the real recorder."""
+and the annotation that names the old row cannot take over another job's; a finished job kept in memory gives
+way to its name's next recording. Real Postgres, the real recorder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from oma.dashboard.services.jobs import Jobs
 from oma.dashboard.services.record import Recorder
+from oma.dashboard.settings import Settings
 from oma.dashboard.stores.database import Pool, migrate, open_pool
 from oma.dashboard.stores.history import HistoryStore
 from oma.devservices import LocalPostgres
@@ -87,3 +90,24 @@ async def test_the_annotation_cannot_take_over_another_jobs_row(pool: Pool) -> N
     await recorder.record(restored("impostor", "u-x", "u-old"))
     assert await rows(pool) == [("u-old", "clip", "media"), ("u-x", "impostor", "media-restored")]
     assert not recorder.pending
+
+
+async def test_a_finished_job_is_read_from_memory_until_its_name_is_recorded_again(pool: Pool) -> None:
+    history = HistoryStore(pool)
+    jobs = Jobs(Settings(), history, None, None)  # type: ignore[arg-type]  # get() of a recorded job uses neither
+    recorder = Recorder(None, history, None, "s", "1", 0.05, on_change=jobs.history_changed)  # type: ignore[arg-type]
+    await recorder.record(copy.deepcopy(FINISHED))
+    assert (await jobs.get("clip")).phase == "Succeeded"
+
+    # Kept: a change behind the dashboard's back (no recorder write) is not read again...
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE jobs SET title = 'changed directly' WHERE uid = 'u-old'")
+    assert (await jobs.get("clip")).title == "Hello"
+
+    # ...but the recorder writing that name again (a VideoJob re-created under it) drops the kept copy.
+    again = copy.deepcopy(FINISHED)
+    again["metadata"].update(uid="u-again", creationTimestamp="2026-11-27T09:00:00Z")
+    again["status"] = {"phase": "Running", "startTime": "2026-11-27T09:00:01Z"}
+    await recorder.record(again)
+    job = await jobs.get("clip")
+    assert (job.uid, job.phase) == ("u-again", "Running")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from .submit import job_urls
 
 DB_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 NEWEST_PAGE_SECONDS = 1.0
+FINISHED_KEPT = 4096  # finished jobs kept in memory for GET /api/jobs/{id}: a few MiB at most
 
 
 def output_url(name: str, uri: str) -> str:
@@ -84,11 +86,15 @@ class Jobs:
     ) -> None:
         self.settings, self.history, self.videojobs, self.broadcaster = settings, history, videojobs, broadcaster
         self._newest: dict[int, tuple[JobPage, float]] = {}
+        # A finished job's row no longer changes unless its VideoJob is recorded again (a name re-used, a
+        # restore), which this replica's recorder sees like every other replica's: so it is kept until then.
+        self._finished: OrderedDict[str, Job] = OrderedDict()
 
-    def history_changed(self, inserted: bool) -> None:
+    def history_changed(self, name: str, inserted: bool) -> None:
         """Called by the recorder after each write. A new job drops the cached newest page; a job's progress
         shows within the page's second (dropping it for every progress write kept it cached for a few
-        requests at most under load)."""
+        requests at most under load). Any write of a job drops that job's kept copy."""
+        self._finished.pop(name, None)
         if inserted:
             self._newest.clear()
 
@@ -112,12 +118,20 @@ class Jobs:
 
     async def get(self, name: str) -> Job:
         """From history; a job submitted a moment ago (not recorded yet) is read from the API instead."""
+        if (kept := self._finished.get(name)) is not None:
+            self._finished.move_to_end(name)
+            return kept
         try:
             row = await self.history.get(name)
         except DB_ERRORS:
             row = None
         if row is not None:
-            return job_from_row(row)
+            job = job_from_row(row)
+            if job.phase in FINISHED:
+                self._finished[name] = job
+                if len(self._finished) > FINISHED_KEPT:
+                    self._finished.popitem(last=False)
+            return job
         body = await self._body(name)
         rec = record_of(
             body, self.settings.worker_cpu_request, self.settings.price_per_cpu_hour, dt.datetime.now(dt.UTC)

@@ -145,7 +145,7 @@ class Recorder:
         stack: str,
         default_cpu: str,
         price_per_cpu_hour: float,
-        on_change: Callable[[bool], None] = lambda inserted: None,
+        on_change: Callable[[str, bool], None] = lambda name, inserted: None,
     ) -> None:
         self.videojobs, self.history, self.broadcaster = videojobs, history, broadcaster
         self.on_change = on_change
@@ -201,7 +201,7 @@ class Recorder:
             del self.pending[key]
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
-        self.on_change(bool(written and written.inserted))
+        self.on_change(rec.name, bool(written and written.inserted))
         if written and written.newly_finished and rec.cost_usd is not None:
             metrics.COST.inc(float(rec.cost_usd))
         return True
