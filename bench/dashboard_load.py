@@ -76,6 +76,30 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_program() -> dict[str, float]:
+    """CPU seconds so far of every process on the machine, summed by program (python ones by module)."""
+    seconds: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cpu = process_cpu(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        name = Path(argv[0]).name
+        if name.startswith("python") and "-m" in argv:
+            name = " ".join(argv[argv.index("-m") + 1 : argv.index("-m") + 3])
+        seconds[name] = seconds.get(name, 0.0) + cpu
+    return seconds
+
+
+def runqueue_wait(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a process's main thread, from schedstat."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
 def report(label: str, row: dict[str, str], seconds: int, cpu: float) -> None:
     rps = float(row["Request Count"]) / seconds
     print(
@@ -118,15 +142,24 @@ def main() -> int:
         )
         report("bare", bare, args.seconds, bare_cpu)
         time.sleep(1)  # let the bare run's connections close before the next run opens its own
+        cpu_before, sched_before = cpu_by_program(), runqueue_wait(dashboard.proc.pid)
         mixed, mixed_cpu = run_locust(
             dashboard.url, {**load_env, "OMA_BENCH_MODE": "mixed"}, args.rate, args.seconds, work / "mixed"
         )
+        cpu_after, sched_after = cpu_by_program(), runqueue_wait(dashboard.proc.pid)
         report("dashboard", mixed, args.seconds, mixed_cpu)
         with Path(f"{work / 'mixed'}_stats.csv").open() as f:
             for r in csv.DictReader(f):
                 if r["Name"] != "Aggregated":
                     n, failed, p95 = r["Request Count"], r["Failure Count"], r["95%"]
                     print(f"{r['Name']:>28}: {n:>6} requests, {failed} failed, p95 {p95} ms")
+        used = sorted(((cpu_after[k] - cpu_before.get(k, 0.0), k) for k in cpu_after), reverse=True)[:8]
+        shares = ", ".join(f"{k} {s / args.seconds * 100:.0f}" for s, k in used)
+        print(f"CPU during the mixed run, % of one core: {shares}")
+        print(
+            f"the dashboard's event loop: {sched_after[0] - sched_before[0]:.1f} s on a CPU, "
+            f"{sched_after[1] - sched_before[1]:.1f} s runnable and waiting for one"
+        )
         load1, load5, _ = os.getloadavg()
         print(
             f"dashboard process CPU: {process_cpu(dashboard.proc.pid):.1f} s over both runs; host load average "
