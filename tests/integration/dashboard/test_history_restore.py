@@ -14,7 +14,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from oma.dashboard.services.jobs import Jobs
-from oma.dashboard.services.record import Recorder
+from oma.dashboard.services.record import Broadcaster, Recorder
 from oma.dashboard.settings import Settings
 from oma.dashboard.stores.database import Pool, migrate, open_pool
 from oma.dashboard.stores.history import HistoryStore
@@ -111,3 +111,37 @@ async def test_a_finished_job_is_read_from_memory_until_its_name_is_recorded_aga
     await recorder.record(again)
     job = await jobs.get("clip")
     assert (job.uid, job.phase) == ("u-again", "Running")
+
+
+async def test_a_state_that_changes_nothing_in_the_row_is_not_written_again(pool: Pool) -> None:
+    recorder = Recorder(None, HistoryStore(pool), Broadcaster(), "s", "1", 0.05)  # type: ignore[arg-type]
+    queued = copy.deepcopy(FINISHED)
+    queued["metadata"]["labels"]["video.oma.ai/stack"] = "s"
+    queued["status"] = {"phase": "Queued", "queuePosition": 7}
+    await recorder.record(queued)
+
+    async def title() -> str:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT title FROM jobs WHERE uid = 'u-old'")
+            row = await cur.fetchone()
+            assert row is not None
+            return str(row["title"])
+
+    async with pool.connection() as conn:  # a mark only a second write would remove
+        await conn.execute("UPDATE jobs SET title = 'marked' WHERE uid = 'u-old'")
+    moved = copy.deepcopy(queued)
+    moved["status"]["queuePosition"] = 3  # not part of the row
+    recorder.handle("MODIFIED", moved)
+    assert recorder.pending
+    assert await recorder.record(moved)
+    assert await title() == "marked"
+    assert not recorder.pending
+
+    running = copy.deepcopy(queued)
+    running["status"] = {"phase": "Running", "startTime": "2026-11-20T11:00:05Z"}
+    await recorder.record(running)
+    assert await title() == "Hello"
+
+    # A job deleted while unfinished leaves nothing behind in the recorder.
+    recorder.handle("DELETED", running)
+    assert not recorder._written

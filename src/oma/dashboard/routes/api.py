@@ -57,11 +57,12 @@ READ_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def as_json(model: BaseModel, request: Request) -> Response:
-    """The hot read routes return their model serialised as is (FastAPI would validate it again first), with
-    the rate-limit headers the dependency computed."""
+def as_json(body: BaseModel | bytes, request: Request) -> Response:
+    """The hot read routes return their model serialised as is (FastAPI would validate it again first), or
+    bytes serialised earlier, with the rate-limit headers the dependency computed."""
     headers = getattr(request.state, "rate_headers", {})
-    return Response(model.model_dump_json(), media_type="application/json", headers=headers)
+    content = body if isinstance(body, bytes) else body.model_dump_json()
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def accepted(job: Accepted, headers: dict[str, str], replayed: bool) -> JSONResponse:
@@ -109,7 +110,7 @@ async def list_jobs(
 ) -> Response:
     """History, newest first; pass `next_cursor` back as `cursor` for older jobs."""
     filters = JobFilter(phase=phase, since=_aware(since), until=_aware(until), text=q or None)
-    return as_json(await c.jobs.page(limit, cursor, filters), request)
+    return as_json(await c.jobs.page_json(limit, cursor, filters), request)
 
 
 def _aware(when: dt.datetime | None) -> dt.datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections import OrderedDict
@@ -80,12 +81,19 @@ def progress_event(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass
+class _KeptPage:
+    page: JobPage
+    until: float  # time.monotonic()
+    body: bytes | None = None  # its JSON, made on first use
+
+
 class Jobs:
     def __init__(
         self, settings: Settings, history: HistoryStore, videojobs: VideoJobStore, broadcaster: Broadcaster
     ) -> None:
         self.settings, self.history, self.videojobs, self.broadcaster = settings, history, videojobs, broadcaster
-        self._newest: dict[int, tuple[JobPage, float]] = {}
+        self._newest: dict[int, _KeptPage] = {}
         # A finished job's row no longer changes unless its VideoJob is recorded again (a name re-used, a
         # restore), which this replica's recorder sees like every other replica's: so it is kept until then.
         self._finished: OrderedDict[str, Job] = OrderedDict()
@@ -103,8 +111,8 @@ class Jobs:
         # for a second, and dropped whenever this replica's recorder adds a job (every replica records every
         # job).
         newest = cursor is None and filters == JobFilter()
-        if newest and (hit := self._newest.get(limit)) and hit[1] > time.monotonic():
-            return hit[0]
+        if newest and (kept := self._newest.get(limit)) and kept.until > time.monotonic():
+            return kept.page
         try:
             rows, next_cursor = await self.history.page(limit, cursor, filters)
         except ValueError as e:
@@ -113,8 +121,18 @@ class Jobs:
             raise unavailable("history (Postgres)") from e
         page = JobPage(items=[job_from_row(r) for r in rows], next_cursor=next_cursor)
         if newest:
-            self._newest[limit] = (page, time.monotonic() + NEWEST_PAGE_SECONDS)
+            self._newest[limit] = _KeptPage(page, time.monotonic() + NEWEST_PAGE_SECONDS)
         return page
+
+    async def page_json(self, limit: int, cursor: str | None, filters: JobFilter) -> bytes:
+        """The page as the API sends it; the kept newest page is serialised once, not for every request."""
+        page = await self.page(limit, cursor, filters)
+        kept = self._newest.get(limit)
+        if kept is None or kept.page is not page:
+            return page.model_dump_json().encode()
+        if kept.body is None:
+            kept.body = page.model_dump_json().encode()
+        return kept.body
 
     async def get(self, name: str) -> Job:
         """From history; a job submitted a moment ago (not recorded yet) is read from the API instead."""

@@ -152,6 +152,9 @@ class Recorder:
         self.stack, self.default_cpu, self.price = stack, default_cpu, price_per_cpu_hour
         self.pending: dict[str, dict[str, Any]] = {}  # uid -> newest state not yet written
         self._wake = asyncio.Event()
+        # The row last written for each unfinished job: a state that changes nothing in it (a queue position,
+        # a resync) is not written again. Finished jobs leave, so this stays as small as the running set.
+        self._written: dict[str, JobRecord] = {}
 
     async def run(self) -> None:
         informer = Informer(self.videojobs.kube, kinds.VIDEOJOB, self.handle, self.videojobs.namespace)
@@ -162,6 +165,8 @@ class Recorder:
             writer.cancel()
 
     def handle(self, event_type: str, body: dict[str, Any]) -> None:
+        if event_type == "DELETED" and (body.get("metadata") or {}).get("uid"):
+            self._written.pop(history_key(body["metadata"]), None)
         if "spec" not in body:
             return  # the tombstone of an object that went while no watch was open: nothing to show or record
         self.broadcaster.publish(body)
@@ -189,6 +194,11 @@ class Recorder:
         """Write one state; False (and it stays pending) when Postgres cannot take it now."""
         rec = record_of(body, self.default_cpu, self.price, dt.datetime.now(dt.UTC))
         key = rec.uid
+        if self._written.get(key) == rec:
+            if self.pending.get(key) is body:
+                del self.pending[key]
+                metrics.RECORDER_PENDING.set(len(self.pending))
+            return True
         try:
             written = await self.history.upsert(rec)
             if written is None:  # the annotated uid is another job's row: this one keeps its own
@@ -199,6 +209,10 @@ class Recorder:
             return False
         if self.pending.get(key) is body:  # only what was written; a newer state that arrived meanwhile stays
             del self.pending[key]
+        if rec.finished_at is None and rec.uid == key:
+            self._written[key] = rec
+        else:
+            self._written.pop(key, None)
         metrics.RECORDER_PENDING.set(len(self.pending))
         metrics.RECORDED.inc()
         self.on_change(rec.name, bool(written and written.inserted))
