@@ -1,6 +1,7 @@
 """Locust users for bench/dashboard_load.py (run by locust in its own process: gevent patches at import).
 
 OMA_BENCH_MODE=mixed: 80 % GET /api/jobs?limit=20, 15 % GET /api/jobs/{id}, 5 % POST /api/generate.
+OMA_BENCH_MODE=reads: the same, with the 5 % of submissions replaced by history pages (the cluster stays idle).
 OMA_BENCH_MODE=bare: GET /healthz only (the same server stack with no I/O behind it).
 Each user keeps OMA_BENCH_USER_RATE requests per second, so users x rate is the offered load.
 
@@ -65,8 +66,8 @@ class Mixed(FastHttpUser):
 
     @task(5)
     def generate(self) -> None:
-        if MODE == "bare":
-            self.client.get("/healthz", name="bare /healthz")
+        if MODE != "mixed":
+            self.history()
             return
         body = {"title": f"load {uuid.uuid4().hex[:8]}"}
         with self.client.post(
