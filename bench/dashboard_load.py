@@ -130,6 +130,7 @@ def main() -> int:
     info = cluster.status(state) or cluster.up(state)
     fixtures.install_crds(info.kubeconfig)
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
+    fixtures.quiet_namespaces(kube)  # an earlier run's namespaces may still be going
     ns = f"bench-dashboard-{uuid.uuid4().hex[:6]}"
     kube.create(Namespace(metadata=ObjectMeta(name=ns)))
     kube.create(from_dict(fixtures.claim("media")), namespace=ns)
@@ -190,7 +191,7 @@ def main() -> int:
         operator.stop()
         redis.stop()
         pg.destroy()
-        kube.delete(Namespace, ns)
+        fixtures.quiet_namespaces(kube, ns)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lightkube import Client, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import Namespace
 
 from oma.models import crd
 
@@ -36,6 +37,28 @@ def install_crds(kubeconfig: str, timeout: float = 60) -> None:
 def _established(client: Client, name: str) -> bool:
     status = client.get(CustomResourceDefinition, name).status
     return any(c.type == "Established" and c.status == "True" for c in (status.conditions if status else None) or [])
+
+
+def quiet_namespaces(client: Client, *delete: str, timeout: float = 600) -> None:
+    """Delete these namespaces, then wait until none is left terminating, theirs or an earlier run's.
+
+    The controller manager removes a namespace's objects in the background; for a bench's thousands of them
+    that takes a while, and measured as part of whatever ran next (the next phase, the next run)."""
+    for name in delete:
+        try:
+            client.delete(Namespace, name)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+    deadline = time.monotonic() + timeout
+    while left := [str(n.metadata and n.metadata.name) for n in client.list(Namespace) if _terminating(n)]:
+        if time.monotonic() > deadline:
+            raise ClusterError(f"namespaces still terminating after {timeout:.0f}s: {', '.join(left)}")
+        time.sleep(0.5)
+
+
+def _terminating(ns: Namespace) -> bool:
+    return ns.status is not None and ns.status.phase == "Terminating"
 
 
 def claim(name: str, size: str = "1Gi") -> dict[str, Any]:
