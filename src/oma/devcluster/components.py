@@ -197,7 +197,8 @@ def node_argv(layout: Layout) -> list[str]:
 def component_env(component: str) -> dict[str, str]:
     """Go's collector for the apiserver: a quarter of its CPU under the dashboard bench went to GC at the default
     GOGC=100. On these machines CPU is scarce and memory is not, so it collects at 4x the live heap, with a soft
-    cap so a 50,000-object history cannot grow it without bound (docs/decisions.md, "Local control plane")."""
+    cap so a 50,000-object history cannot grow it without bound (docs/decisions.md, "The local apiserver
+    collects garbage at GOGC=400")."""
     return {"GOGC": "400", "GOMEMLIMIT": "3GiB"} if component == "kube-apiserver" else {}
 
 
