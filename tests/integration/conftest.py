@@ -61,12 +61,7 @@ def make_namespace(kube: Client) -> Iterator[Callable[[str], str]]:
         return name
 
     yield make
-    for name in created:
-        try:
-            kube.delete(Namespace, name)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
+    fixtures.delete_namespaces(kube, *created)
 
 
 @pytest.fixture

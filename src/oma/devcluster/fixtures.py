@@ -39,17 +39,22 @@ def _established(client: Client, name: str) -> bool:
     return any(c.type == "Established" and c.status == "True" for c in (status.conditions if status else None) or [])
 
 
-def quiet_namespaces(client: Client, *delete: str, timeout: float = 600) -> None:
-    """Delete these namespaces, then wait until none is left terminating, theirs or an earlier run's.
-
-    The controller manager removes a namespace's objects in the background; for a bench's thousands of them
-    that takes a while, and measured as part of whatever ran next (the next phase, the next run)."""
-    for name in delete:
+def delete_namespaces(client: Client, *names: str) -> None:
+    """Start deleting these namespaces (ones already gone are fine); the controller manager does the rest."""
+    for name in names:
         try:
             client.delete(Namespace, name)
         except ApiError as e:
             if e.status.code != 404:
                 raise
+
+
+def quiet_namespaces(client: Client, *delete: str, timeout: float = 600) -> None:
+    """Delete these namespaces, then wait until none is left terminating, theirs or an earlier run's.
+
+    The controller manager removes a namespace's objects in the background; for a bench's thousands of them
+    that takes a while, and measured as part of whatever ran next (the next phase, the next run)."""
+    delete_namespaces(client, *delete)
     deadline = time.monotonic() + timeout
     while left := [str(n.metadata and n.metadata.name) for n in client.list(Namespace) if _terminating(n)]:
         if time.monotonic() > deadline:
