@@ -81,15 +81,13 @@ async def create_all(lean: Kube, objs: list[dict[str, Any]], namespace: str, par
     await asyncio.gather(*(one(o) for o in objs))
 
 
-async def patiently(call: Callable[[], Awaitable[Any]], conflict_ok: bool = False) -> Any:
+async def patiently(call: Callable[[], Awaitable[Any]]) -> Any:
     """One write of a long setup phase, again after a timeout or a 429/5xx: writing 50,000 objects on a busy
     machine meets a few, and losing half an hour of setup to one of them helps nobody."""
     for attempt in range(6):
         try:
             return await call()
         except ApiError as e:
-            if conflict_ok and e.status.code == 409:
-                return None  # created by an attempt whose answer was lost
             if attempt == 5 or (e.status.code or 0) < 429:
                 raise
         except ApiFailure as e:

@@ -14,6 +14,7 @@ from lightkube.codecs import from_dict
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Namespace
 
+from oma.devservices import wait_for
 from oma.models import crd
 
 from .errors import ClusterError
@@ -55,11 +56,14 @@ def quiet_namespaces(client: Client, *delete: str, timeout: float = 600) -> None
     The controller manager removes a namespace's objects in the background; for a bench's thousands of them
     that takes a while, and measured as part of whatever ran next (the next phase, the next run)."""
     delete_namespaces(client, *delete)
-    deadline = time.monotonic() + timeout
-    while left := [str(n.metadata and n.metadata.name) for n in client.list(Namespace) if _terminating(n)]:
-        if time.monotonic() > deadline:
-            raise ClusterError(f"namespaces still terminating after {timeout:.0f}s: {', '.join(left)}")
-        time.sleep(0.5)
+
+    def terminating() -> list[str]:
+        return [str(n.metadata and n.metadata.name) for n in client.list(Namespace) if _terminating(n)]
+
+    try:
+        wait_for("namespaces to finish terminating", lambda: not terminating(), timeout, 0.5)
+    except TimeoutError as e:
+        raise ClusterError(f"{e}: still {', '.join(terminating())}") from e
 
 
 def _terminating(ns: Namespace) -> bool:
