@@ -1,7 +1,7 @@
 """The one adapter that talks to the Kubernetes API: generic calls on dict manifests, typed by `Kind`.
 
-lightkube reads the kubeconfig or the pod's identity and builds the HTTP client (TLS, tokens that rotate, exec
-plugins); requests and answers here are plain JSON, so a manifest from a builder goes out as it is and a body
+lightkube reads the kubeconfig or the pod's identity (TLS, tokens that rotate, exec plugins); `transport` carries
+the requests. Requests and answers here are plain JSON, so a manifest from a builder goes out as it is and a body
 comes back as a dict, with no model conversion either way (most of the client's cost per call before).
 HTTP/1.1, not HTTP/2: with HTTP/2 the integration tests showed writes and Events stalling now and then.
 Writes are server-side apply with one field manager per program, or create-if-absent for immutable children.
@@ -13,17 +13,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-from lightkube.config.client_adapter import AsyncClient as http_client
 from lightkube.config.client_adapter import Client as sync_http_client
 from lightkube.config.client_adapter import ConnectionParams
 
 from . import kinds
 from .config import kube_config
-from .errors import ApiFailure, Conflict, Fenced, Gone, NotFound
+from .errors import ApiFailure, Conflict, Fenced, Gone, NotFound, unreachable
 from .kinds import Kind, kind_of
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 Manifest = dict[str, Any]
 TIMEOUT = httpx2.Timeout(30.0)
@@ -53,10 +55,6 @@ def failure_of(status: int, text: str) -> ApiFailure:
     reason = body.get("reason") if isinstance(body, dict) else None
     klass = {404: NotFound, 409: Conflict, 410: Gone}.get(status, ApiFailure)
     return klass(message, status, reason)
-
-
-def unreachable(e: httpx2.HTTPError) -> ApiFailure:
-    return ApiFailure(f"the API server could not be reached: {e}", None, None)
 
 
 def _checked(resp: httpx2.Response) -> Manifest:
@@ -117,19 +115,23 @@ def event_manifest(involved: Manifest, reason: str, message: str, warning: bool,
 class Kube:
     """Async API access for the operator and the dashboard."""
 
-    def __init__(self, http: httpx2.AsyncClient, field_manager: str) -> None:
-        self._http, self.field_manager = http, field_manager
+    def __init__(self, transport: Transport, field_manager: str) -> None:
+        self._transport, self.field_manager = transport, field_manager
         # Asked before every write; False refuses it with Fenced (leader election: only the holder writes).
         self.fence: Callable[[], bool] | None = None
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, field_manager: str = "oma-operator") -> Kube:
+    def connect(
+        cls, kubeconfig: str | None = None, field_manager: str = "oma-operator", transport: str = "aiohttp"
+    ) -> Kube:
+        from .transport import transport_for  # aiohttp only for the async programs: not in the worker's start-up
+
         config = kube_config(kubeconfig).get()
         assert config is not None, "no current context in the kubeconfig"
-        return cls(http_client(config, ConnectionParams(timeout=TIMEOUT)), field_manager)
+        return cls(transport_for(config, prefer=transport), field_manager)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._transport.close()
 
     def _may_write(self) -> None:
         if self.fence is not None and not self.fence():
@@ -138,13 +140,12 @@ class Kube:
     async def _call(
         self, method: str, url: str, *, params: dict[str, Any] | None = None, body: Any = None, ctype: str = ""
     ) -> Manifest:
-        headers = {"Content-Type": ctype or "application/json"} if body is not None else None
-        content = json.dumps(body) if body is not None else None
-        try:
-            resp = await self._http.request(method, url, params=params, content=content, headers=headers)
-        except httpx2.HTTPError as e:
-            raise unreachable(e) from e
-        return _checked(resp)
+        content = json.dumps(body).encode() if body is not None else None
+        status, data = await self._transport.request(method, url, params, content, ctype or "application/json")
+        if status >= 400:
+            raise failure_of(status, data.decode(errors="replace"))
+        answer: Manifest = json.loads(data)
+        return answer
 
     def _write_params(self, **extra: Any) -> dict[str, Any]:
         return {"fieldManager": self.field_manager, **extra}
@@ -224,23 +225,16 @@ class Kube:
             "resourceVersion": resource_version,
             "labelSelector": selector(labels),
         }
-        request = self._http.build_request("GET", path(kind, namespace), params={k: v for k, v in params.items() if v})
-        request.extensions["timeout"] = httpx2.Timeout(30.0, read=timeout_seconds + 30.0).as_dict()
-        try:
-            resp = await self._http.send(request, stream=True)
-            try:
-                if resp.status_code >= 400:
-                    raise failure_of(resp.status_code, (await resp.aread()).decode(errors="replace"))
-                async for line in json_lines(resp.aiter_bytes()):
-                    event = json.loads(line)
-                    if event["type"] == "ERROR":
-                        status = event["object"]
-                        raise failure_of(int(status.get("code") or 500), json.dumps(status))
-                    yield event["type"], _typed(kind, event["object"])
-            finally:
-                await resp.aclose()
-        except httpx2.HTTPError as e:
-            raise unreachable(e) from e
+        url, query = path(kind, namespace), {k: v for k, v in params.items() if v}
+        async with self._transport.stream(url, query, read_timeout=timeout_seconds + 30.0) as stream:
+            if stream.status >= 400:
+                raise failure_of(stream.status, b"".join([c async for c in stream.chunks()]).decode(errors="replace"))
+            async for line in json_lines(stream.chunks()):
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    status = event["object"]
+                    raise failure_of(int(status.get("code") or 500), json.dumps(status))
+                yield event["type"], _typed(kind, event["object"])
 
     async def patch(self, kind: Kind, name: str, patch: Manifest, namespace: str | None = None) -> Manifest:
         """A JSON merge patch."""

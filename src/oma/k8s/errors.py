@@ -25,3 +25,8 @@ class Fenced(ApiFailure):
 
 class Gone(ApiFailure):
     """410: a watch's resourceVersion is too old; list again and watch from the list's version."""
+
+
+def unreachable(e: BaseException) -> ApiFailure:
+    """Nothing answered: a refused connection, a TLS failure, a timeout."""
+    return ApiFailure(f"the API server could not be reached: {e or type(e).__name__}", None, None)

@@ -1,0 +1,196 @@
+"""How the adapter's requests travel: aiohttp for the identities it can carry, lightkube's httpx client for the rest.
+
+aiohttp spends about a fifth of httpx's CPU per request (bench in docs/decisions.md), and in a burst half of the
+operator's CPU had been its HTTP client. Client certificates, bearer tokens, token files (a pod's rotating
+ServiceAccount token) and basic auth go through aiohttp; exec plugins and auth providers, which need lightkube's
+machinery, keep httpx. Both speak HTTP/1.1 and raise `ApiFailure` when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+import httpx2
+from lightkube.config.client_adapter import AsyncClient as httpx_client
+from lightkube.config.client_adapter import ConnectionParams, verify_cluster
+from lightkube.config.kubeconfig import SingleConfig
+
+from .errors import ApiFailure, unreachable
+
+Params = dict[str, Any]
+Answer = tuple[int, bytes]
+TIMEOUT = 30.0
+TOKEN_REREAD = 60.0  # seconds; the kubelet rotates a projected token well before it expires, as client-go assumes
+CONNECTIONS = 100
+
+
+class Transport(Protocol):
+    async def request(self, method: str, url: str, params: Params | None, body: bytes | None, ctype: str) -> Answer:
+        """One call: the status and the whole body."""
+        ...
+
+    def stream(self, url: str, params: Params, read_timeout: float) -> AbstractAsyncContextManager[Stream]:
+        """A long GET (a watch) whose body arrives in chunks."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Stream(Protocol):
+    status: int
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class Bearer:
+    """The Authorization header of a user: static, or read from a token file again once a minute and on a 401."""
+
+    def __init__(self, token: str | None = None, token_file: str | None = None, basic: str | None = None) -> None:
+        self._static = f"Bearer {token}" if token and not token_file else basic
+        self._file, self._read_at = token_file, 0.0
+        self._header: str | None = None
+
+    def header(self, stale: bool = False) -> str | None:
+        if self._file is None:
+            return self._static
+        now = time.monotonic()
+        if stale or self._header is None or now - self._read_at > TOKEN_REREAD:
+            try:
+                token = Path(self._file).read_text().strip()
+            except OSError as e:
+                raise ApiFailure(f"cannot read the token file {self._file}: {e}", None, None) from e
+            self._header, self._read_at = f"Bearer {token}", now
+        return self._header
+
+    @property
+    def rotates(self) -> bool:
+        return self._file is not None
+
+
+class AiohttpTransport:
+    def __init__(self, server: str, ssl: Any, bearer: Bearer) -> None:
+        self._server, self._ssl, self._bearer = server.rstrip("/"), ssl, bearer
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the event loop that uses it (aiohttp binds a session to its loop)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=CONNECTIONS)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._loop = loop
+        return self._session
+
+    def _headers(self, ctype: str | None, stale: bool = False) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if ctype:
+            headers["Content-Type"] = ctype
+        if auth := self._bearer.header(stale):
+            headers["Authorization"] = auth
+        return headers
+
+    async def request(self, method: str, url: str, params: Params | None, body: bytes | None, ctype: str) -> Answer:
+        session = self._open()
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+        for stale in (False, True):
+            try:
+                async with session.request(
+                    method, self._server + url, params=params, data=body,
+                    headers=self._headers(ctype if body is not None else None, stale), timeout=timeout,
+                ) as resp:  # fmt: skip
+                    status, data = resp.status, await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as e:
+                raise unreachable(e) from e
+            if status != 401 or not self._bearer.rotates:
+                break
+        return status, data
+
+    @asynccontextmanager
+    async def stream(self, url: str, params: Params, read_timeout: float) -> AsyncIterator[Stream]:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=TIMEOUT, sock_read=read_timeout)
+        try:
+            async with self._open().get(
+                self._server + url, params=params, headers=self._headers(None), timeout=timeout
+            ) as resp:
+                yield _AiohttpStream(resp)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(e) from e
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _AiohttpStream:
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self.status, self._resp = resp.status, resp
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise unreachable(e) from e
+
+
+class HttpxTransport:
+    def __init__(self, http: httpx2.AsyncClient) -> None:
+        self._http = http
+
+    async def request(self, method: str, url: str, params: Params | None, body: bytes | None, ctype: str) -> Answer:
+        headers = {"Content-Type": ctype} if body is not None else None
+        try:
+            resp = await self._http.request(method, url, params=params, content=body, headers=headers)
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
+        return resp.status_code, resp.content
+
+    @asynccontextmanager
+    async def stream(self, url: str, params: Params, read_timeout: float) -> AsyncIterator[Stream]:
+        request = self._http.build_request("GET", url, params=params)
+        request.extensions["timeout"] = httpx2.Timeout(TIMEOUT, read=read_timeout).as_dict()
+        try:
+            resp = await self._http.send(request, stream=True)
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
+        try:
+            yield _HttpxStream(resp)
+        finally:
+            await resp.aclose()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class _HttpxStream:
+    def __init__(self, resp: httpx2.Response) -> None:
+        self.status, self._resp = resp.status_code, resp
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.aiter_bytes():
+                yield chunk
+        except httpx2.HTTPError as e:
+            raise unreachable(e) from e
+
+
+def transport_for(config: SingleConfig, prefer: str = "aiohttp") -> Transport:
+    """aiohttp unless the user needs an exec plugin or an auth provider (or `prefer` says httpx)."""
+    user, cluster = config.user, config.cluster
+    if prefer == "httpx" or (user is not None and (user.exec or user.auth_provider)):
+        return HttpxTransport(httpx_client(config, ConnectionParams(timeout=httpx2.Timeout(TIMEOUT))))
+    assert user is not None, "the kubeconfig context names no user"
+    ssl = verify_cluster(cluster, user, config.abs_file)
+    basic = None
+    if user.username and user.password:
+        basic = "Basic " + base64.b64encode(f"{user.username}:{user.password}".encode()).decode()
+    token_file = str(config.abs_file(user.token_file)) if user.token_file else None
+    return AiohttpTransport(cluster.server, ssl, Bearer(user.token, token_file, basic))
