@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -145,6 +146,13 @@ class Watcher:
         return max(self.seen.values())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
@@ -156,18 +164,26 @@ async def burst(kube: Client, client: AsyncClient, lean: Kube, n: int, op: Opera
     jobs = Watcher(lean, kinds.JOB, ns, lambda b: True)
     done = Watcher(lean, kinds.VIDEOJOB, ns, lambda b: phase(b) == "Succeeded")
     await asyncio.sleep(1)  # the watches are established before the clock starts
+    assert op.proc is not None
+    cpu0 = cpu_seconds(op.proc.pid)
     t0 = time.monotonic()
     await create_all(lean, [videojob(x) for x in names], ns)
     applied = time.monotonic()
     jobs_at = await jobs.wait("Jobs", n, 300)
+    cpu_jobs = cpu_seconds(op.proc.pid) - cpu0
     done_at = await done.wait("Succeeded VideoJobs", n, 300)
-    assert op.proc is not None
+    cpu_done = cpu_seconds(op.proc.pid) - cpu0
     rss, peak = rss_mib(op.proc.pid)
     ours = n / (jobs_at - t0)
     print(
         f"burst: {n} VideoJobs applied in {applied - t0:.1f}s; all Jobs exist after {jobs_at - t0:.1f}s "
         f"({ours:.1f} VideoJobs/s); all Succeeded after {done_at - t0:.1f}s; operator RSS {rss:.0f} MiB "
         f"(peak {peak:.0f} MiB)",
+        flush=True,
+    )
+    print(
+        f"operator CPU per VideoJob: {1000 * cpu_jobs / n:.2f} ms until its Job exists, "
+        f"{1000 * cpu_done / n:.2f} ms until Succeeded",
         flush=True,
     )
 
@@ -376,6 +392,7 @@ async def main() -> None:
             await history(kube, client, lean, args.history, op, args.steady_seconds, args.keep_history)
         finally:
             op.stop()
+            await lean.close()
         return
     fixtures.quiet_namespaces(kube)  # an earlier run's namespaces may still be going
     op.start()
@@ -387,6 +404,7 @@ async def main() -> None:
             await memory(kube, client, lean, args.memory_count, op)
     finally:
         op.stop()
+        await lean.close()
     print(f"ours/bare (VideoJobs/s to Jobs/s): {ratio:.2f}")
 
 
