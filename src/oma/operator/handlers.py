@@ -21,6 +21,11 @@ from .runtime import RUNTIME
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    apply_settings(settings)
+    await RUNTIME.start()
+
+
+def apply_settings(settings: kopf.OperatorSettings) -> None:
     # Posting an Event per handler run (the default) doubles API writes; we post our own on phase changes.
     settings.posting.level = logging.WARNING
     # Watches that go quiet are re-established (kopf uses bookmarks to tell quiet from dead).
@@ -30,11 +35,14 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.inactivity_timeout = 70
     settings.persistence.finalizer = "video.oma.ai/finalizer"
     # Serve only what exists at start-up: no cluster-wide list/watch of CRDs and namespaces (least privilege).
-    # The runtime checks below fail the start-up with a clear message when our CRDs are missing.
+    # RUNTIME.start fails the start-up with a clear message when our CRDs are missing.
     settings.scanning.disabled = True
     # Each kopf worker holds an object's event while it is processed: a bound keeps memory flat on bursts.
-    settings.batching.worker_limit = 2000
-    await RUNTIME.start()
+    settings.queueing.worker_limit = 2000
+    # Only a stack's own children, filtered by the apiserver: without it, kopf listed and watched every ConfigMap,
+    # Service, Role... in the cluster (6,000 unrelated ConfigMaps took the operator from 78 to 130 MiB).
+    for kind in STACK_CHILD_KINDS:
+        settings.watching.label_selectors[kind] = LABEL_STACK
 
 
 @kopf.on.login()
@@ -56,21 +64,28 @@ async def omastack_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 
 
 # An OmaStack's children: any change (a hand edit, a deletion, a rollout step) makes the stack reconcile.
-_STACK_CHILD = {LABEL_STACK: kopf.PRESENT}
+STACK_CHILD_KINDS = (
+    ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("", "v1", "persistentvolumeclaims"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "deployments"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+    ("networking.k8s.io", "v1", "ingresses"),
+    ("", "v1", "serviceaccounts"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("batch", "v1", "cronjobs"),
+)
 
 
-@kopf.on.event("", "v1", "configmaps", labels=_STACK_CHILD)
-@kopf.on.event("", "v1", "services", labels=_STACK_CHILD)
-@kopf.on.event("", "v1", "persistentvolumeclaims", labels=_STACK_CHILD)
-@kopf.on.event("apps", "v1", "statefulsets", labels=_STACK_CHILD)
-@kopf.on.event("apps", "v1", "deployments", labels=_STACK_CHILD)
-@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_STACK_CHILD)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_STACK_CHILD)
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=_STACK_CHILD)
-@kopf.on.event("networking.k8s.io", "v1", "ingresses", labels=_STACK_CHILD)
-@kopf.on.event("", "v1", "serviceaccounts", labels=_STACK_CHILD)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "roles", labels=_STACK_CHILD)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels=_STACK_CHILD)
-@kopf.on.event("batch", "v1", "cronjobs", labels=_STACK_CHILD)
 async def stack_child_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     RUNTIME.stacks.observe_child(type, body)
+
+
+for _group, _version, _plural in STACK_CHILD_KINDS:
+    # `labels` alone filters in the operator, after kopf has listed and watched every object of the kind in the
+    # cluster; configure() also asks the apiserver for labelled objects only.
+    kopf.on.event(_group, _version, _plural, labels={LABEL_STACK: kopf.PRESENT})(stack_child_event)
