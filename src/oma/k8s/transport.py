@@ -31,6 +31,7 @@ Answer = tuple[int, bytes]
 TIMEOUT = 30.0
 TOKEN_REREAD = 60.0  # seconds; the kubelet rotates a projected token well before it expires, as client-go assumes
 CONNECTIONS = 100
+AIOHTTP_ERRORS = (aiohttp.ClientError, TimeoutError)  # TimeoutError: aiohttp's own timeouts raise it
 
 
 class Transport(Protocol):
@@ -45,10 +46,18 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-class Stream(Protocol):
-    status: int
+class Stream:
+    """A streamed answer: its status, and its body in chunks, where a broken connection is an ApiFailure."""
 
-    def chunks(self) -> AsyncIterator[bytes]: ...
+    def __init__(self, status: int, chunks: AsyncIterator[bytes], errors: tuple[type[BaseException], ...]) -> None:
+        self.status, self._chunks, self._errors = status, chunks, errors
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                yield chunk
+        except self._errors as e:
+            raise unreachable(e) from e
 
 
 class Bearer:
@@ -119,7 +128,7 @@ class AiohttpTransport:
                     headers=self._headers(ctype if body is not None else None, stale), timeout=timeout,
                 ) as resp:  # fmt: skip
                     status, data = resp.status, await resp.read()
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except AIOHTTP_ERRORS as e:
                 raise unreachable(e) from e
             if status != 401 or not self._bearer.rotates:
                 break
@@ -132,25 +141,13 @@ class AiohttpTransport:
             async with self._open().get(
                 self._server + url, params=params, headers=self._headers(None), timeout=timeout
             ) as resp:
-                yield _AiohttpStream(resp)
-        except (aiohttp.ClientError, TimeoutError) as e:
+                yield Stream(resp.status, resp.content.iter_any(), AIOHTTP_ERRORS)
+        except AIOHTTP_ERRORS as e:
             raise unreachable(e) from e
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-class _AiohttpStream:
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self.status, self._resp = resp.status, resp
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise unreachable(e) from e
 
 
 class HttpxTransport:
@@ -174,24 +171,12 @@ class HttpxTransport:
         except httpx2.HTTPError as e:
             raise unreachable(e) from e
         try:
-            yield _HttpxStream(resp)
+            yield Stream(resp.status_code, resp.aiter_bytes(), (httpx2.HTTPError,))
         finally:
             await resp.aclose()
 
     async def close(self) -> None:
         await self._http.aclose()
-
-
-class _HttpxStream:
-    def __init__(self, resp: httpx2.Response) -> None:
-        self.status, self._resp = resp.status_code, resp
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.aiter_bytes():
-                yield chunk
-        except httpx2.HTTPError as e:
-            raise unreachable(e) from e
 
 
 def transport_for(config: SingleConfig, prefer: str = "aiohttp") -> Transport:
