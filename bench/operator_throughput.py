@@ -29,12 +29,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-from lightkube import AsyncClient, Client, KubeConfig
+from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Namespace
-from lightkube.types import PatchType
 
 from oma.devcluster import cluster, fixtures
 from oma.devcluster.operator_process import OperatorProcess
@@ -42,7 +40,6 @@ from oma.k8s import kinds
 from oma.k8s.client import Kube
 from oma.k8s.errors import ApiFailure
 from oma.k8s.kinds import Kind
-from oma.k8s.resources import VideoJobResource
 from oma.models.videojob import VideoJob
 from oma.operator.videojob.builders import WorkerDefaults, build_job
 
@@ -69,15 +66,18 @@ def bare_job(name: str, namespace: str) -> dict[str, Any]:
     return manifest
 
 
+def placed(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+
+
 async def create_all(lean: Kube, objs: list[dict[str, Any]], namespace: str, parallel: int = 50) -> None:
-    """Plain JSON through oma's own client: the bench's CPU competes with the operator on the same two cores,
-    and lightkube's typed models cost several times more per object."""
+    """Plain JSON through oma's own client, as every call of this bench: its CPU competes with the operator on
+    the same two cores, and lightkube's typed models cost several times more per object."""
     sem = asyncio.Semaphore(parallel)
 
     async def one(obj: dict[str, Any]) -> None:
-        manifest = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
         async with sem:
-            await patiently(lambda: lean.create(manifest))  # an existing object (a lost answer) is fine
+            await patiently(lambda: lean.create(placed(obj, namespace)))  # an existing one (a lost answer) is fine
 
     await asyncio.gather(*(one(o) for o in objs))
 
@@ -88,14 +88,8 @@ async def patiently(call: Callable[[], Awaitable[Any]]) -> Any:
     for attempt in range(6):
         try:
             return await call()
-        except ApiError as e:
-            if attempt == 5 or (e.status.code or 0) < 429:
-                raise
-        except ApiFailure as e:
+        except ApiFailure as e:  # code None: nothing answered
             if attempt == 5 or (e.code is not None and e.code < 429):
-                raise
-        except httpx.TransportError:
-            if attempt == 5:
                 raise
         await asyncio.sleep(2**attempt)
     raise AssertionError("unreachable")
@@ -158,7 +152,7 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def burst(kube: Client, client: AsyncClient, lean: Kube, n: int, op: OperatorProcess) -> float:
+async def burst(kube: Client, lean: Kube, n: int, op: OperatorProcess) -> float:
     names = [f"vj-{i:05d}" for i in range(n)]
     ns = make_namespace(kube, "bench-burst", n)
     jobs = Watcher(lean, kinds.JOB, ns, lambda b: True)
@@ -200,7 +194,7 @@ async def burst(kube: Client, client: AsyncClient, lean: Kube, n: int, op: Opera
     return ours / bare
 
 
-async def steady(kube: Client, client: AsyncClient, lean: Kube, rate: float, seconds: float) -> None:
+async def steady(kube: Client, lean: Kube, rate: float, seconds: float) -> None:
     ns = make_namespace(kube, "bench-steady", 10_000)
     jobs = Watcher(lean, kinds.JOB, ns, lambda b: True)
     await asyncio.sleep(1)
@@ -211,7 +205,7 @@ async def steady(kube: Client, client: AsyncClient, lean: Kube, rate: float, sec
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
         name = f"s-{i:05d}"
         created[name] = time.monotonic()
-        await client.create(from_dict(videojob(name)), namespace=ns)
+        await lean.create(placed(videojob(name), ns))
     await jobs.wait("steady Jobs", n, 120)
     lat = sorted(jobs.seen[f"{k}-vj"] - created[k] for k in created)
     p95 = lat[int(0.95 * (len(lat) - 1))]
@@ -223,7 +217,7 @@ async def steady(kube: Client, client: AsyncClient, lean: Kube, rate: float, sec
     fixtures.quiet_namespaces(kube, ns)
 
 
-async def memory(kube: Client, client: AsyncClient, lean: Kube, count: int, op: OperatorProcess) -> None:
+async def memory(kube: Client, lean: Kube, count: int, op: OperatorProcess) -> None:
     ns = make_namespace(kube, "bench-memory", 10)
     assert op.proc is not None
     before, _ = rss_mib(op.proc.pid)
@@ -272,7 +266,7 @@ FINISHED_STATUS: dict[str, Any] = {
 }
 
 
-async def write_history(client: AsyncClient, lean: Kube, ns: str, count: int) -> dict[str, str]:
+async def write_history(lean: Kube, ns: str, count: int) -> dict[str, str]:
     """`count` VideoJobs, 98 % finished; returns the finished ones' resourceVersions."""
     finished = [f"h-{i:05d}" for i in range(count * 98 // 100)]
     waiting = [f"w-{i:05d}" for i in range(count - len(finished))]
@@ -283,12 +277,9 @@ async def write_history(client: AsyncClient, lean: Kube, ns: str, count: int) ->
 
     async def finish(name: str) -> None:
         async with sem:
-            obj = await patiently(
-                lambda: client.patch(
-                    VideoJobResource.Status, name, {"status": FINISHED_STATUS}, namespace=ns, patch_type=PatchType.MERGE
-                )
-            )
-            versions[name] = obj.metadata.resourceVersion
+            version = await patiently(lambda: lean.patch_status(kinds.VIDEOJOB, name, FINISHED_STATUS, ns))
+            assert version is not None, f"VideoJob {name} vanished while the history was written"
+            versions[name] = version
 
     await asyncio.gather(*(finish(n) for n in finished))
     print(
@@ -299,50 +290,47 @@ async def write_history(client: AsyncClient, lean: Kube, ns: str, count: int) ->
     return versions
 
 
-async def finished_versions(client: AsyncClient, ns: str) -> dict[str, str]:
-    return {
-        o.metadata.name: o.metadata.resourceVersion
-        async for o in client.list(VideoJobResource, namespace=ns, chunk_size=500)
-        if o.metadata.name.startswith("h-")
-    }
+async def finished_versions(lean: Kube, ns: str) -> dict[str, str]:
+    versions = {}
+    async for page, _ in lean.list_pages(kinds.VIDEOJOB, ns):
+        versions.update((o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in page)
+    return {name: version for name, version in versions.items() if name.startswith("h-")}
 
 
 HISTORY_LABEL = "video.oma.ai/bench-history"
 
 
-async def history_namespace(kube: Client, client: AsyncClient, lean: Kube, count: int) -> tuple[str, dict[str, str]]:
+async def history_namespace(kube: Client, lean: Kube, count: int) -> tuple[str, dict[str, str]]:
     """A namespace holding `count` VideoJobs of history: one left by an earlier run is reused (writing 50,000
     objects takes the apiserver many minutes), else it is written. Returns it with the finished ones' versions."""
     for ns in kube.list(Namespace, labels={HISTORY_LABEL: str(count)}):
         name = ns.metadata.name
-        versions = await finished_versions(client, name)
+        versions = await finished_versions(lean, name)
         if len(versions) == count * 98 // 100:
             print(f"history: reusing {name} ({count} VideoJobs, {len(versions)} finished)", flush=True)
             return name, versions
         kube.delete(Namespace, name)
     name = make_namespace(kube, "bench-history", 10)
     kube.patch(Namespace, name, {"metadata": {"labels": {HISTORY_LABEL: str(count)}}})
-    return name, await write_history(client, lean, name, count)
+    return name, await write_history(lean, name, count)
 
 
-async def first_job_after_start(client: AsyncClient, lean: Kube, ns: str, name: str, op: OperatorProcess) -> float:
+async def first_job_after_start(lean: Kube, ns: str, name: str, op: OperatorProcess) -> float:
     """Seconds from starting the operator to the Job of VideoJob `name`, created while it was down."""
     jobs = Watcher(lean, kinds.JOB, ns, lambda b: b["metadata"]["name"] == f"{name}-vj")
-    await client.create(from_dict(videojob(name)), namespace=ns)
+    await lean.create(placed(videojob(name), ns))
     await asyncio.sleep(1)
     t0 = time.monotonic()
     op.start(timeout=300)
     return await jobs.wait(f"the Job of {name}", 1, 300) - t0
 
 
-async def history(
-    kube: Client, client: AsyncClient, lean: Kube, count: int, op: OperatorProcess, steady_seconds: float, keep: bool
-) -> None:
-    ns, before = await history_namespace(kube, client, lean, count)
+async def history(kube: Client, lean: Kube, count: int, op: OperatorProcess, steady_seconds: float, keep: bool) -> None:
+    ns, before = await history_namespace(kube, lean, count)
     waiting = count - len(before)
     reported = Watcher(lean, kinds.VIDEOJOB, ns, lambda b: phase(b) == "Suspended")
     fresh = [f"fresh-{uuid.uuid4().hex[:6]}" for _ in range(2)]
-    first = await first_job_after_start(client, lean, ns, fresh[0], op)
+    first = await first_job_after_start(lean, ns, fresh[0], op)
     await reported.wait("every unfinished VideoJob reported Suspended", waiting, 600)
     assert op.proc is not None
     rss, peak = rss_mib(op.proc.pid)
@@ -352,10 +340,10 @@ async def history(
     )
 
     op.stop()
-    first = await first_job_after_start(client, lean, ns, fresh[1], op)
+    first = await first_job_after_start(lean, ns, fresh[1], op)
     done = Watcher(lean, kinds.VIDEOJOB, ns, lambda b: b["metadata"]["name"] == fresh[1] and phase(b) == "Succeeded")
     await done.wait("the new VideoJob to succeed", 1, 300)
-    after = await finished_versions(client, ns)
+    after = await finished_versions(lean, ns)
     written = sum(1 for name, version in before.items() if after.get(name) != version)
     rss, peak = rss_mib(op.proc.pid)
     print(
@@ -364,9 +352,9 @@ async def history(
         flush=True,
     )
     if steady_seconds > 0:
-        await steady(kube, client, lean, 5, steady_seconds)
+        await steady(kube, lean, 5, steady_seconds)
     for name in fresh:
-        await client.delete(VideoJobResource, name, namespace=ns)
+        await lean.delete(kinds.VIDEOJOB, name, ns)
     if not keep:
         fixtures.quiet_namespaces(kube, ns)
 
@@ -383,13 +371,12 @@ async def main() -> None:
     info = cluster.up()
     kube = Client(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     fixtures.install_crds(info.kubeconfig)
-    client = AsyncClient(KubeConfig.from_file(info.kubeconfig), field_manager="oma-bench")
     lean = Kube.connect(info.kubeconfig, field_manager="oma-bench")
     log = Path(info.state_dir) / "logs" / "operator-bench.log"
     op = OperatorProcess(info.kubeconfig, log, process_backed=False, extra_args=["--log-format", "json"])
     if args.history:
         try:
-            await history(kube, client, lean, args.history, op, args.steady_seconds, args.keep_history)
+            await history(kube, lean, args.history, op, args.steady_seconds, args.keep_history)
         finally:
             op.stop()
             await lean.close()
@@ -397,11 +384,11 @@ async def main() -> None:
     fixtures.quiet_namespaces(kube)  # an earlier run's namespaces may still be going
     op.start()
     try:
-        ratio = await burst(kube, client, lean, args.burst, op)
+        ratio = await burst(kube, lean, args.burst, op)
         if args.steady_seconds > 0:
-            await steady(kube, client, lean, args.steady_rate, args.steady_seconds)
+            await steady(kube, lean, args.steady_rate, args.steady_seconds)
         if args.memory_count > 0:
-            await memory(kube, client, lean, args.memory_count, op)
+            await memory(kube, lean, args.memory_count, op)
     finally:
         op.stop()
         await lean.close()
