@@ -33,6 +33,10 @@ FIELD_MANAGER = "oma-worker"
 # How long the worker waits out an API server that does not answer (a control-plane restart) before it gives up
 # with the transient exit code, so the Job retries it rather than fail the VideoJob or lose its outputs.
 API_PATIENCE_SECONDS = 120.0
+# A (re)starting API server answers 403 ("RBAC: clusterrole ... not found") until its RBAC caches fill, and may
+# answer 401 until its token authenticator is ready: the same outage, seen a moment later. A shorter wait than an
+# outage's, so a real permission error still fails the attempt soon, with the API server's own message.
+AUTH_PATIENCE_SECONDS = 30.0
 T = TypeVar("T")
 
 
@@ -40,14 +44,22 @@ def _transient(e: ApiFailure) -> bool:
     return e.code is None or e.code == 429 or e.code >= 500
 
 
-def patiently(call: Callable[[], T], what: str, patience: float = API_PATIENCE_SECONDS, delay: float = 0.5) -> T:
-    """`call()`, retried with back-off (from `delay` s) while the API server is unreachable or overloaded."""
-    deadline = time.monotonic() + patience
+def patiently(
+    call: Callable[[], T],
+    what: str,
+    patience: float = API_PATIENCE_SECONDS,
+    delay: float = 0.5,
+    auth_patience: float = AUTH_PATIENCE_SECONDS,
+) -> T:
+    """`call()`, retried with back-off (from `delay` s) while the API server is unreachable or overloaded, and for
+    `auth_patience` s while it refuses the worker's credentials (it may be starting)."""
+    start = time.monotonic()
     while True:
         try:
             return call()
         except ApiFailure as e:
-            if not _transient(e) or time.monotonic() + delay > deadline:
+            retry_until = start + (patience if _transient(e) else auth_patience if e.code in (401, 403) else 0.0)
+            if time.monotonic() + delay > retry_until:
                 raise
             log.warning("%s: %s; retrying in %.1fs", what, e.message, delay)
             time.sleep(delay)

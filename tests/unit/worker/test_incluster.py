@@ -9,7 +9,7 @@ from oma.worker.exitcodes import Exit, WorkerError
 from oma.worker.incluster import parse, patiently
 
 
-def flaky(failures: list[ApiFailure]) -> list[int]:
+def flaky(failures: list[ApiFailure], auth_patience: float = 5) -> list[int]:
     calls: list[int] = []
 
     def call() -> int:
@@ -18,7 +18,7 @@ def flaky(failures: list[ApiFailure]) -> list[int]:
             raise failures.pop(0)
         return len(calls)
 
-    return [patiently(call, "test", patience=5, delay=0.01)]
+    return [patiently(call, "test", patience=5, delay=0.01, auth_patience=auth_patience)]
 
 
 def test_unreachable_and_overloaded_answers_are_retried_until_one_succeeds() -> None:
@@ -28,8 +28,19 @@ def test_unreachable_and_overloaded_answers_are_retried_until_one_succeeds() -> 
 def test_a_definite_answer_is_not_retried() -> None:
     with pytest.raises(NotFound):
         flaky([NotFound("gone", 404)])
+    with pytest.raises(ApiFailure, match="invalid"):
+        flaky([ApiFailure("invalid", 422)])
+
+
+def test_a_refusal_right_after_an_outage_is_retried_briefly() -> None:
+    """What a restarting API server answers before its RBAC caches fill (seen on the real one in CI)."""
+    rbac = 'forbidden: RBAC: clusterrole.rbac.authorization.k8s.io "system:basic-user" not found'
+    assert flaky([ApiFailure("refused"), ApiFailure(rbac, 403), ApiFailure("unauthorized", 401)]) == [4]
+
+
+def test_a_refusal_that_lasts_ends_in_the_failure_long_before_an_outage_would() -> None:
     with pytest.raises(ApiFailure, match="forbidden"):
-        flaky([ApiFailure("forbidden", 403)])
+        flaky([ApiFailure("forbidden", 403)] * 100, auth_patience=0.05)
 
 
 def test_an_outage_longer_than_the_patience_ends_in_the_failure() -> None:
