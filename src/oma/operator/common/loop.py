@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -112,3 +114,45 @@ class ReconcileLoop(Generic[K]):
 
 def _parts(key: object) -> tuple[object, ...]:
     return key if isinstance(key, tuple) else (key,)
+
+
+class PriorityGate:
+    """A semaphore that lets waiters in by priority (lower first), then in order of arrival.
+
+    The VideoJob loop's writes share one limit: a Job create (what starts work) goes before a status write
+    queued earlier (what a user reads a moment later), so a burst's last Jobs do not wait behind its first
+    jobs' status writes."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._arrival = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrival), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # let in, then cancelled before it ran: the place goes to the next
+            raise  # a cancelled waiter stays in the heap until _release skips it
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1

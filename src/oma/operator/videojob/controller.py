@@ -8,6 +8,7 @@ and bursts of events coalesce into one pass.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from oma.models.videojob import RESTORING_ANNOTATION, VideoJob
 from ..common import clock
 from ..common.events import EventPoster
 from ..common.labels import LABEL_VIDEOJOB
-from ..common.loop import ReconcileLoop
+from ..common.loop import PriorityGate, ReconcileLoop
 from ..monitoring import metrics
 from . import admission, builders
 from .builders import WorkerDefaults, worker_defaults
@@ -36,6 +37,11 @@ EGRESS_ANNOTATION = "video.oma.ai/worker-egress-allow-cidrs"
 # Where the Kubernetes API is when its Service and EndpointSlice cannot be read: its usual ports, any address.
 APISERVER_PORTS = [443, 6443]
 _POSITION_FIELDS = {"queuePosition", "conditions"}  # what a move in the queue changes, and nothing else
+ACT, REPORT = 0, 1  # write priorities: what starts or stops work, then what tells of it
+# How long a status write waits for the Job creates in flight to finish first. A status patch costs the API
+# server more than the Job create itself (bench/apiserver figures in docs/decisions.md); in a burst, holding
+# them back lets the Jobs be created sooner, and 2 s bounds how late a status may be under sustained load.
+REPORT_YIELD_SECONDS = 2.0
 
 
 @dataclass
@@ -62,7 +68,17 @@ class VideoJobController:
         self._egress: dict[str, tuple[float, tuple[str, ...]]] = {}  # namespace -> (when read, allowed CIDRs)
         self._apiserver: tuple[list[str], list[int]] | None = None
         self._limits: dict[str, tuple[float, int]] = {}
-        self._sem = asyncio.Semaphore(settings.write_concurrency)
+        self._gate = PriorityGate(settings.write_concurrency)
+        self._namespace_locks: dict[str, asyncio.Lock] = {}
+        # Status writes run beside the next pass. A key whose write is in flight is not decided again until
+        # the write is done (the decision would start from a status about to change); if it was marked dirty
+        # meanwhile, it is poked then.
+        self._reporting: set[Key] = set()
+        self._deferred: set[Key] = set()
+        self._report_tasks: set[asyncio.Task[None]] = set()
+        self._acting = 0
+        self._acts_done = asyncio.Event()
+        self._acts_done.set()
         self._counted_failures: dict[Key, int] = {}
         self.positions = admission.PositionWrites()
         self.jobs_synced = asyncio.Event()  # set once the Job informers have listed
@@ -179,7 +195,13 @@ class VideoJobController:
     async def run(self) -> None:
         # Every existing Job must be known before the first decision, so a restart never over-admits.
         await self.jobs_synced.wait()
-        await self.loop.run(self.reconcile_pass)
+        try:
+            await self.loop.run(self.reconcile_pass)
+        finally:
+            # Losing the lease stops every write; take_over() decides those keys again on the next lead.
+            for task in self._report_tasks:
+                task.cancel()
+            await asyncio.gather(*self._report_tasks, return_exceptions=True)
 
     async def reconcile_pass(self, dirty: set[Key]) -> None:
         started = time.monotonic()
@@ -210,13 +232,21 @@ class VideoJobController:
                 )
         metrics.set_queue_depths(depths)
         # Two rounds: every due job's actions (a Job create is what starts work), then the status writes and Events
-        # they led to. In a burst the last Job of a pass no longer waits behind the first jobs' status writes,
-        # which the user sees a moment later and nothing waits on. Those without a Job go first (the semaphore
-        # is fair).
-        due = sorted((k for k in dirty if k in self.videojobs and k not in waiting_retry), key=self.jobs.__contains__)
+        # they led to, in the background at a lower priority. Neither the last Job of this pass nor the first of
+        # the next waits behind status writes, which the user sees a moment later and nothing waits on. Those
+        # without a Job go first.
+        self._deferred |= dirty & self._reporting
+        due = sorted(
+            (k for k in dirty if k in self.videojobs and k not in waiting_retry and k not in self._reporting),
+            key=self.jobs.__contains__,
+        )
         reports: list[tuple[Key, Entry, Decision]] = []
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k), reports) for k in due))
-        await asyncio.gather(*(self._report_one(*report) for report in reports))
+        for key, entry, d in reports:
+            self._reporting.add(key)
+            task = asyncio.create_task(self._report_one(key, entry, d))
+            self._report_tasks.add(task)
+            task.add_done_callback(self._report_tasks.discard)
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     def _scopes(self, dirty: set[Key]) -> tuple[dict[str, list[admission.Waiting]], dict[str, int]]:
@@ -269,12 +299,28 @@ class VideoJobController:
         entry = self.videojobs.get(key)
         if entry is None:
             return
-        async with self._sem:
-            await self.loop.guarded(key, self._reconcile_entry(key, entry, slot, reports))
+        self._acting += 1
+        self._acts_done.clear()
+        try:
+            async with self._gate.hold(ACT):
+                await self.loop.guarded(key, self._reconcile_entry(key, entry, slot, reports))
+        finally:
+            self._acting -= 1
+            if not self._acting:
+                self._acts_done.set()
 
     async def _report_one(self, key: Key, entry: Entry, d: Decision) -> None:
-        async with self._sem:
-            await self.loop.guarded(key, self._report(key, entry, d))
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REPORT_YIELD_SECONDS):
+                    await self._acts_done.wait()
+            async with self._gate.hold(REPORT):
+                await self.loop.guarded(key, self._report(key, entry, d))
+        finally:
+            self._reporting.discard(key)
+            if key in self._deferred:
+                self._deferred.discard(key)
+                self.loop.poke(key)
 
     async def _reconcile_entry(
         self, key: Key, entry: Entry, slot: QueueSlot | None, reports: list[tuple[Key, Entry, Decision]]
@@ -341,8 +387,7 @@ class VideoJobController:
 
     async def _create_job(self, key: Key, entry: Entry, vj: VideoJob, step: str) -> None:
         ns = key[0]
-        await self._ensure_worker_rbac(ns)
-        allowed = await self._ensure_worker_egress(ns)
+        allowed = await self._prepare_namespace(ns)
         stack = self.stacks.get((ns, vj.spec.stack_ref.name)) if vj.spec.stack_ref else None
         defaults = replace(worker_defaults(self.settings.defaults, stack), allowed_cidrs=allowed)
         completions = 1
@@ -389,26 +434,43 @@ class VideoJobController:
             metrics.RETRIES.labels(failure_class=failure_class(code)).inc(job.failed - seen)
             self._counted_failures[key] = job.failed
 
+    async def _prepare_namespace(self, namespace: str) -> tuple[str, ...]:
+        """The workers' RBAC and egress policy in `namespace`, made once however many of a pass's Jobs ask at
+        the same time; returns the networks workers may reach."""
+        if namespace in self._rbac_done and (cached := self._fresh_egress(namespace)) is not None:
+            return cached  # every Job but a namespace's first (and one each 30 s): no lock, no task
+        async with self._namespace_locks.setdefault(namespace, asyncio.Lock()):
+            _, allowed = await asyncio.gather(
+                self._ensure_worker_rbac(namespace), self._ensure_worker_egress(namespace)
+            )
+        return allowed
+
+    def _fresh_egress(self, namespace: str) -> tuple[str, ...] | None:
+        cached = self._egress.get(namespace)
+        if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
+            return cached[1]
+        return None
+
     async def _ensure_worker_rbac(self, namespace: str) -> None:
         if namespace in self._rbac_done:
             return
-        for manifest in builders.build_worker_rbac(namespace):
-            await self.kube.apply(manifest)
+        # No order needed: a RoleBinding may name a Role or ServiceAccount that does not exist yet.
+        await asyncio.gather(*(self.kube.apply(m) for m in builders.build_worker_rbac(namespace)))
         self._rbac_done.add(namespace)
 
     async def _ensure_worker_egress(self, namespace: str) -> tuple[str, ...]:
         """The workers' egress policy in `namespace`, re-applied when its allowed networks change (read every 30 s)."""
+        if (fresh := self._fresh_egress(namespace)) is not None:
+            return fresh
         cached = self._egress.get(namespace)
-        if cached and time.monotonic() - cached[0] < self.settings.limit_cache_seconds:
-            return cached[1]
-        value = (await self._namespace_annotations(namespace)).get(EGRESS_ANNOTATION)
-        allowed, bad = builders.allowed_networks(value)
+        annotations, peers = await asyncio.gather(self._namespace_annotations(namespace), self._apiserver_peers())
+        allowed, bad = builders.allowed_networks(annotations.get(EGRESS_ANNOTATION))
         if bad:
             log.warning(
                 "namespace %s: %s names networks that do not parse, ignored: %s", namespace, EGRESS_ANNOTATION, bad
             )
         if cached is None or cached[1] != allowed:
-            policy = builders.build_worker_network_policy(namespace, await self._apiserver_peers(), allowed)
+            policy = builders.build_worker_network_policy(namespace, peers, allowed)
             await self.kube.apply(policy)
         self._egress[namespace] = (time.monotonic(), allowed)
         return allowed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from oma.operator.common.loop import Backoff, ReconcileLoop
+from oma.operator.common.loop import Backoff, PriorityGate, ReconcileLoop
 
 
 def test_delays_double_up_to_the_cap_and_success_forgets() -> None:
@@ -67,3 +67,51 @@ async def test_a_failing_pass_does_not_stop_the_loop() -> None:
     finally:
         task.cancel()
     assert passes == [{"a"}, {"b"}]
+
+
+async def test_the_gate_lets_higher_priority_in_first_then_by_arrival() -> None:
+    gate = PriorityGate(1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate.hold(0):
+            await release.wait()
+
+    async def one(name: str, priority: int) -> None:
+        async with gate.hold(priority):
+            order.append(name)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(one(n, p)) for n, p in [("report-1", 1), ("report-2", 1), ("create", 0)]]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, *waiters)
+    assert order == ["create", "report-1", "report-2"]
+
+
+async def test_a_cancelled_waiter_gives_its_place_away_and_the_limit_holds() -> None:
+    gate = PriorityGate(2)
+    inside = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def one() -> None:
+        nonlocal inside, most
+        async with gate.hold(1):
+            inside += 1
+            most = max(most, inside)
+            await release.wait()
+            inside -= 1
+
+    tasks = [asyncio.create_task(one()) for _ in range(5)]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [isinstance(r, asyncio.CancelledError) for r in results] == [False, False, False, True, False]
+    assert most == 2
+    async with asyncio.timeout(1), gate.hold(0), gate.hold(0):  # both places came back
+        pass
