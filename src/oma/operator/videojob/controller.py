@@ -73,8 +73,9 @@ class VideoJobController:
         # Status writes run beside the next pass. A key whose write is in flight is not decided again until
         # the write is done (the decision would start from a status about to change); if it was marked dirty
         # meanwhile, it is poked then.
-        self._reporting: set[Key] = set()
+        self._reporting: dict[Key, int] = {}  # key -> the pass whose status write for it is in flight
         self._deferred: set[Key] = set()
+        self._passes = 0
         self._report_tasks: set[asyncio.Task[None]] = set()
         self._acting = 0
         self._acts_done = asyncio.Event()
@@ -235,16 +236,17 @@ class VideoJobController:
         # they led to, in the background at a lower priority. Neither the last Job of this pass nor the first of
         # the next waits behind status writes, which the user sees a moment later and nothing waits on. Those
         # without a Job go first.
-        self._deferred |= dirty & self._reporting
+        self._deferred |= dirty & self._reporting.keys()
         due = sorted(
             (k for k in dirty if k in self.videojobs and k not in waiting_retry and k not in self._reporting),
             key=self.jobs.__contains__,
         )
         reports: list[tuple[Key, Entry, Decision]] = []
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k), reports) for k in due))
-        for key, entry, d in reports:
-            self._reporting.add(key)
-            task = asyncio.create_task(self._report_one(key, entry, d))
+        if reports:
+            self._passes += 1
+            self._reporting.update((key, self._passes) for key, _, _ in reports)
+            task = asyncio.create_task(self._report_all(self._passes, reports))
             self._report_tasks.add(task)
             task.add_done_callback(self._report_tasks.discard)
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
@@ -309,18 +311,31 @@ class VideoJobController:
             if not self._acting:
                 self._acts_done.set()
 
-    async def _report_one(self, key: Key, entry: Entry, d: Decision) -> None:
+    async def _report_all(self, batch: int, reports: list[tuple[Key, Entry, Decision]]) -> None:
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REPORT_YIELD_SECONDS):
                     await self._acts_done.wait()
+            await asyncio.gather(*(self._report_one(batch, *report) for report in reports))
+        finally:  # cancelled (the lease lost): no key stays held
+            for key, _, _ in reports:
+                self._release(key, batch)
+
+    async def _report_one(self, batch: int, key: Key, entry: Entry, d: Decision) -> None:
+        try:
             async with self._gate.hold(REPORT):
                 await self.loop.guarded(key, self._report(key, entry, d))
         finally:
-            self._reporting.discard(key)
-            if key in self._deferred:
-                self._deferred.discard(key)
-                self.loop.poke(key)
+            self._release(key, batch)
+
+    def _release(self, key: Key, batch: int) -> None:
+        """`key`'s status write of pass `batch` is over: decide it again if anything changed meanwhile."""
+        if self._reporting.get(key) != batch:
+            return  # already released, and perhaps written again by a later pass
+        del self._reporting[key]
+        if key in self._deferred:
+            self._deferred.discard(key)
+            self.loop.poke(key)
 
     async def _reconcile_entry(
         self, key: Key, entry: Entry, slot: QueueSlot | None, reports: list[tuple[Key, Entry, Decision]]
