@@ -38,10 +38,11 @@ EGRESS_ANNOTATION = "video.oma.ai/worker-egress-allow-cidrs"
 APISERVER_PORTS = [443, 6443]
 _POSITION_FIELDS = {"queuePosition", "conditions"}  # what a move in the queue changes, and nothing else
 ACT, REPORT = 0, 1  # write priorities: what starts or stops work, then what tells of it
-# How long a status write waits for the Job creates in flight to finish first. A status patch costs the API
-# server more than the Job create itself (bench/apiserver figures in docs/decisions.md); in a burst, holding
-# them back lets the Jobs be created sooner, and 2 s bounds how late a status may be under sustained load.
-REPORT_YIELD_SECONDS = 2.0
+# How long status writes wait for a pass that creates no Job. A status patch costs the API server more than the
+# Job create itself (figures in docs/decisions.md); while a burst of VideoJobs is being turned into Jobs, holding
+# the writes back lets the Jobs be created sooner. In steady traffic the next pass (woken by the new Job's own
+# event) creates nothing, so a status is late by one pass; the bound caps the lag under sustained load.
+REPORT_YIELD_SECONDS = 5.0
 
 
 @dataclass
@@ -77,9 +78,9 @@ class VideoJobController:
         self._deferred: set[Key] = set()
         self._passes = 0
         self._report_tasks: set[asyncio.Task[None]] = set()
-        self._acting = 0
-        self._acts_done = asyncio.Event()
-        self._acts_done.set()
+        self._created = 0  # Jobs created so far
+        self._no_creates = asyncio.Event()  # set after a pass that created no Job
+        self._no_creates.set()
         self._counted_failures: dict[Key, int] = {}
         self.positions = admission.PositionWrites()
         self.jobs_synced = asyncio.Event()  # set once the Job informers have listed
@@ -242,7 +243,12 @@ class VideoJobController:
             key=self.jobs.__contains__,
         )
         reports: list[tuple[Key, Entry, Decision]] = []
+        created = self._created
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k), reports) for k in due))
+        if self._created == created:
+            self._no_creates.set()
+        else:
+            self._no_creates.clear()
         if reports:
             self._passes += 1
             self._reporting.update((key, self._passes) for key, _, _ in reports)
@@ -301,21 +307,14 @@ class VideoJobController:
         entry = self.videojobs.get(key)
         if entry is None:
             return
-        self._acting += 1
-        self._acts_done.clear()
-        try:
-            async with self._gate.hold(ACT):
-                await self.loop.guarded(key, self._reconcile_entry(key, entry, slot, reports))
-        finally:
-            self._acting -= 1
-            if not self._acting:
-                self._acts_done.set()
+        async with self._gate.hold(ACT):
+            await self.loop.guarded(key, self._reconcile_entry(key, entry, slot, reports))
 
     async def _report_all(self, batch: int, reports: list[tuple[Key, Entry, Decision]]) -> None:
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REPORT_YIELD_SECONDS):
-                    await self._acts_done.wait()
+                    await self._no_creates.wait()
             await asyncio.gather(*(self._report_one(batch, *report) for report in reports))
         finally:  # cancelled (the lease lost): no key stays held
             for key, _, _ in reports:
@@ -418,6 +417,7 @@ class VideoJobController:
             manifest = builders.build_job(vj, defaults)
         # A Job's template is immutable, so there is nothing to apply over an existing one.
         await self.kube.create(manifest)
+        self._created += 1
         if step in ("plan", "encode"):
             metrics.TO_JOB_SECONDS.observe(time.monotonic() - entry.first_seen)
         # Count the slot as taken (and the step as begun) before the Job's watch event arrives.
