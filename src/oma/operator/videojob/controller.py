@@ -245,17 +245,22 @@ class VideoJobController:
         reports: list[tuple[Key, Entry, Decision]] = []
         created = self._created
         await asyncio.gather(*(self._reconcile_one(k, slots.get(k), reports) for k in due))
-        if self._created == created:
-            self._no_creates.set()
-        else:
-            self._no_creates.clear()
-        if reports:
-            self._passes += 1
-            self._reporting.update((key, self._passes) for key, _, _ in reports)
-            task = asyncio.create_task(self._report_all(self._passes, reports))
-            self._report_tasks.add(task)
-            task.add_done_callback(self._report_tasks.discard)
+        self._report_later(reports, created_jobs=self._created != created)
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+    def _report_later(self, reports: list[tuple[Key, Entry, Decision]], created_jobs: bool) -> None:
+        """Start a pass's status writes in the background; those of passes that created Jobs are held back."""
+        if created_jobs:
+            self._no_creates.clear()
+        else:
+            self._no_creates.set()
+        if not reports:
+            return
+        self._passes += 1
+        self._reporting.update((key, self._passes) for key, _, _ in reports)
+        task = asyncio.create_task(self._report_all(self._passes, reports))
+        self._report_tasks.add(task)
+        task.add_done_callback(self._report_tasks.discard)
 
     def _scopes(self, dirty: set[Key]) -> tuple[dict[str, list[admission.Waiting]], dict[str, int]]:
         """Who waits in which queue and how many run there. Only unfinished VideoJobs take part: finished ones
