@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -70,3 +71,25 @@ def test_the_gauge_moves_with_each_observed_change_and_our_own_terminal_write(co
     for name in ("a", "b", "c"):
         controller.observe_videojob("DELETED", body(name, None))
     assert {p: gauge(p) for p in before} == before
+
+
+def test_our_own_running_write_moves_the_phase_without_parsing_the_spec_again(
+    controller: VideoJobController, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller.observe_videojob("ADDED", body("d", "Queued"))
+    key = ("n", "d")
+    before = controller.videojobs[key].summary
+    running = gauge("Running")
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a status write parsed the spec again")
+
+    monkeypatch.setattr("oma.operator.videojob.controller.VideoJob.model_validate", no_parse)
+    controller._remember_status(key, {"phase": "Running", "jobName": "d-vj", "queuePosition": None}, written="7")
+
+    entry = controller.videojobs[key]
+    assert before is not None and entry.summary == replace(before, phase="Running")
+    assert entry.body["status"] == {"phase": "Running", "jobName": "d-vj"}
+    assert entry.written == "7" and key in controller.active
+    assert gauge("Running") == running + 1
+    controller.observe_videojob("DELETED", body("d", None))
