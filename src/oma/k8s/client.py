@@ -138,13 +138,22 @@ class Kube:
             raise Fenced("not the leader (or past the renew deadline): writes are fenced off", None, "Fenced")
 
     async def _call(
-        self, method: str, url: str, *, params: dict[str, Any] | None = None, body: Any = None, ctype: str = ""
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        ctype: str = "",
+        decode: bool = True,
     ) -> Manifest:
+        """The answer's object; with decode=False an empty one (a create's answer is the whole object again,
+        a Job's several kilobytes of JSON, which no caller of `create` or `delete` reads)."""
         content = json.dumps(body).encode() if body is not None else None
         status, data = await self._transport.request(method, url, params, content, ctype or "application/json")
         if status >= 400:
             raise failure_of(status, data.decode(errors="replace"))
-        answer: Manifest = json.loads(data)
+        answer: Manifest = json.loads(data) if decode else {}
         return answer
 
     def _write_params(self, **extra: Any) -> dict[str, Any]:
@@ -168,7 +177,7 @@ class Kube:
         self._may_write()
         url = path(kind_of(manifest), manifest["metadata"].get("namespace"))
         try:
-            await self._call("POST", url, params=self._write_params(), body=manifest)
+            await self._call("POST", url, params=self._write_params(), body=manifest, decode=False)
         except Conflict:
             return False
         return True
@@ -256,7 +265,9 @@ class Kube:
         """Delete in the background; False when it was already gone."""
         self._may_write()
         try:
-            await self._call("DELETE", path(kind, namespace, name), body={"propagationPolicy": "Background"})
+            await self._call(
+                "DELETE", path(kind, namespace, name), body={"propagationPolicy": "Background"}, decode=False
+            )
         except NotFound:
             return False
         return True
@@ -264,7 +275,7 @@ class Kube:
     async def served(self, kind: Kind, namespace: str | None = None) -> bool:
         """Whether the apiserver serves `kind` (its CRD is installed): one list call, 404 means absent."""
         try:
-            await self._call("GET", path(kind, namespace), params={"limit": 1})
+            await self._call("GET", path(kind, namespace), params={"limit": 1}, decode=False)
         except NotFound:
             return False
         return True
