@@ -438,16 +438,12 @@ class VideoJobController:
         body = with_status(entry.body, patch)
         if body["status"].get("phase") in TERMINAL:
             entry = Entry.done(body, body["status"]["phase"])
-        elif entry.summary is not None:
+        elif entry.summary is None:
+            return  # replaced meanwhile by a spec that does not parse, or held for a restore: nothing to update
+        else:
             # Of the summary, a status write changes the phase only; the rest is the spec's and metadata's, so
             # the spec is not parsed again for every write (one parse per write was 2 % of the operator's CPU).
             entry.summary = replace(entry.summary, phase=body["status"].get("phase"))
-            entry.body = body
-        else:
-            try:
-                entry.summary = summarize(VideoJob.model_validate(body), self.stacks)
-            except ValidationError:
-                return
             entry.body = body
         entry.written = written
         self._track(key, entry)
