@@ -47,6 +47,22 @@ def test_the_readme_names_every_step() -> None:
     assert all(shlex.split(c)[0] in ("kubectl", "helm") for c in commands)
 
 
+def operator_report(tools: dict[str, str]) -> str:
+    """For a failed step: the release's pods and Events, and the end of each of its process-backed containers'
+    logs and of the node's log (the local cluster keeps them under its state directory)."""
+    state = Path(tools["kubeconfig"]).parent
+    get = [tools["kubectl"], "-n", "oma-system", "get", "pods,events", "-o", "wide"]
+    parts = [subprocess.run(get, env=tool_env(tools), capture_output=True, text=True, check=False).stdout]
+    for log in [*sorted((state / "pods").glob("oma-system_*/*.log")), state / "logs" / "oma-node.log"]:
+        if not log.is_file():
+            continue
+        lines = log.read_text(errors="replace").splitlines()
+        if log.name == "oma-node.log":
+            lines = [line for line in lines if "oma-system/" in line]
+        parts.append(f"--- {log.relative_to(state)}\n" + "\n".join(lines[-60:]))
+    return "\n".join(parts)
+
+
 @pytest.fixture
 def leaves_nothing(kube: Client, tools: dict[str, str]) -> Iterator[None]:
     """Whatever the outcome: the release, both namespaces and the session's CRDs as they were."""
@@ -72,7 +88,7 @@ def test_the_readme_path_runs_as_written(
             argv += ["-f", local, "--take-ownership"]
         out = subprocess.run([tools[argv[0]], *argv[1:]], cwd=REPO, env=tool_env(tools), capture_output=True,
                              text=True, check=False, timeout=900)  # fmt: skip
-        assert out.returncode == 0, f"{command}\n{out.stdout}\n{out.stderr}"
+        assert out.returncode == 0, f"{command}\n{out.stdout}\n{out.stderr}\n{operator_report(tools)}"
         if "jsonpath" in command:  # the verified outputs, by kind: the MP4 and the thumbnails asked for
             kinds = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
             assert {"mp4", "thumbnail"} <= kinds, out.stdout
