@@ -44,6 +44,8 @@ from oma.models.videojob import VideoJob
 from oma.operator.common.labels import LABEL_MANAGED_BY
 from oma.operator.videojob.builders import WorkerDefaults, build_job, build_worker_rbac
 
+POD = Kind("v1", "Pod", "pods")  # only counted here: oma itself never reads pods
+
 
 def videojob(name: str, suspend: bool = False) -> dict[str, Any]:
     return {
@@ -169,14 +171,15 @@ async def burst(kube: Client, lean: Kube, n: int, op: OperatorProcess) -> float:
     applied = time.monotonic()
     jobs_at = await jobs.wait("Jobs", n, 300)
     cpu_jobs = cpu_seconds(op.proc.pid) - cpu0
+    pods = len(await lean.list(POD, ns))
     done_at = await done.wait("Succeeded VideoJobs", n, 300)
     cpu_done = cpu_seconds(op.proc.pid) - cpu0
     rss, peak = rss_mib(op.proc.pid)
     ours = n / (jobs_at - t0)
     print(
         f"burst: {n} VideoJobs applied in {applied - t0:.1f}s; all Jobs exist after {jobs_at - t0:.1f}s "
-        f"({ours:.1f} VideoJobs/s); all Succeeded after {done_at - t0:.1f}s; operator RSS {rss:.0f} MiB "
-        f"(peak {peak:.0f} MiB)",
+        f"({ours:.1f} VideoJobs/s), {pods} pods by then; all Succeeded after {done_at - t0:.1f}s; operator RSS "
+        f"{rss:.0f} MiB (peak {peak:.0f} MiB)",
         flush=True,
     )
     print(
@@ -199,11 +202,15 @@ async def burst(kube: Client, lean: Kube, n: int, op: OperatorProcess) -> float:
     await create_all(lean, [bare_job(x, bare_ns) for x in names], bare_ns)
     bare_at = await bare_jobs.wait("bare Jobs", n, 300)
     bare = n / (bare_at - t0)
+    bare_pods = len(await lean.list(POD, bare_ns))
     print(
-        f"bare: {n} Jobs created directly in {bare_at - t0:.1f}s ({bare:.1f} Jobs/s); operator CPU meanwhile "
-        f"{cpu_seconds(op.proc.pid) - cpu0:.2f}s",
+        f"bare: {n} Jobs created directly in {bare_at - t0:.1f}s ({bare:.1f} Jobs/s), {bare_pods} pods by then; "
+        f"operator CPU meanwhile {cpu_seconds(op.proc.pid) - cpu0:.2f}s",
         flush=True,
     )
+    if pods and not bare_pods:
+        # Both windows must hold the same downstream work; a baseline whose pods are refused is not one.
+        raise SystemExit(f"the bare Jobs made no pods (see the Events in {bare_ns}): the ratio would flatter ours")
     fixtures.quiet_namespaces(kube, bare_ns)
     return ours / bare
 
