@@ -39,15 +39,19 @@ class PositionWrites:
     Every start, cancel or deletion moves everyone behind it, so writing each move costs a status write per
     queued job per start: the dashboard bench (9 submissions/s into a namespace limited to 10 running) measured
     65 VideoJob status writes/s, most of the apiserver's work, and the rate grows with the queue. A move is
-    written at once when the job becomes next in line, otherwise at most every max(`every`, position x
-    `per_position`) seconds: ten seconds near the front, longer deep in a queue that will take that long anyway.
-    Any other change (phase, spec, a deadline) is written at once by the caller; it also restarts the interval.
+    written at most every max(`every`, position x `per_position`) seconds: ten seconds near the front, longer deep
+    in a queue that will take that long anyway. Becoming next in line is written within `next_in_line` seconds:
+    not at once, because a queue that moves fast admits its first job sooner than that, and the write that says
+    Running replaces it (the same bench wrote "position 1" for every job it started, a fifth of its VideoJob
+    status writes, each read by nobody). Any other change (phase, spec, a deadline) is written at once by the
+    caller; it also restarts the interval.
     """
 
-    def __init__(self, every: float = 10.0, per_position: float = 0.2) -> None:
-        self.every, self.per_position = every, per_position
+    def __init__(self, every: float = 10.0, per_position: float = 0.2, next_in_line: float = 2.0) -> None:
+        self.every, self.per_position, self.next_in_line = every, per_position, next_in_line
         self._last: dict[tuple[str, str], float] = {}  # when each job's position was last written
         self._due: dict[tuple[str, str], float] = {}  # a move held back, and when it may be written
+        self._front: dict[tuple[str, str], float] = {}  # since when an unwritten job has been next in line
 
     def interval(self, position: int) -> float:
         return max(self.every, position * self.per_position)
@@ -56,18 +60,27 @@ class PositionWrites:
         """Whether a move to `position` (and nothing else) is written now; if not, `due` hands the key back
         once it may be."""
         last = self._last.get(key)
-        if position <= 1 or last is None or now - last >= self.interval(position):
+        if last is None:
+            return True  # entering the queue: a VideoJob without a status looks unseen
+        at = last + self.interval(position)
+        if position <= 1:
+            at = min(at, self._front.setdefault(key, now) + self.next_in_line)
+        else:
+            self._front.pop(key, None)  # passed again (a higher priority arrived)
+        if now >= at:
             return True
-        self._due[key] = last + self.interval(position)
+        self._due[key] = at
         return False
 
     def wrote(self, key: tuple[str, str], now: float) -> None:
         self._last[key] = now
         self._due.pop(key, None)
+        self._front.pop(key, None)
 
     def forget(self, key: tuple[str, str]) -> None:
         self._last.pop(key, None)
         self._due.pop(key, None)
+        self._front.pop(key, None)
 
     def due(self, now: float) -> set[tuple[str, str]]:
         """Keys whose held-back move may be written now (each handed back once)."""

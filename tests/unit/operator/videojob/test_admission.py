@@ -48,7 +48,27 @@ def test_a_move_in_the_queue_is_written_at_most_once_per_interval() -> None:
     assert pace.due(now=11) == set()
     assert pace.allow(key, 5, now=10)
     pace.wrote(key, 10)
-    assert pace.allow(key, 1, now=11)  # next in line: at once
+
+
+def test_becoming_next_in_line_is_written_soon_unless_the_job_starts_first() -> None:
+    pace, key = PositionWrites(every=10, per_position=0.2, next_in_line=2), ("n", "v")
+    pace.wrote(key, 0)
+    assert not pace.allow(key, 1, now=3)  # a fast queue starts it before this would be read
+    assert not pace.allow(key, 1, now=4)  # asked again: the grace still counts from the first time
+    assert pace.due(now=4.9) == set()
+    assert pace.due(now=5) == {key}
+    assert pace.allow(key, 1, now=5)  # still waiting: now it says so
+    pace.wrote(key, 5)
+    assert not pace.allow(key, 1, now=6)  # written: like any position, not again within the interval
+    pace.forget(key)  # started
+    assert pace.allow(key, 1, now=6)  # a new job entering the queue at the front is written at once
+
+
+def test_next_in_line_never_waits_longer_than_any_move() -> None:
+    pace, key = PositionWrites(every=10, per_position=0.2, next_in_line=30), ("n", "v")
+    pace.wrote(key, 0)
+    assert not pace.allow(key, 1, now=9)
+    assert pace.allow(key, 1, now=10)
 
 
 def test_deep_in_a_long_queue_moves_are_written_less_often() -> None:
@@ -72,7 +92,11 @@ def test_the_controller_holds_back_only_a_bare_move() -> None:
     assert moved.status == {}  # held back
     front = decide(vj(queued), None, QueueSlot(admitted=False, position=1, limit=1), NOW)
     controller._pace_position(key, vj(queued), front)
-    assert front.status["queuePosition"] == 1  # next in line is written at once
+    assert front.status == {}  # next in line: held for a moment, in case it starts at once
+    controller.positions.next_in_line = 0
+    front = decide(vj(queued), None, QueueSlot(admitted=False, position=1, limit=1), NOW)
+    controller._pace_position(key, vj(queued), front)
+    assert front.status["queuePosition"] == 1  # and written once that moment has passed
     edited = decide(vj(queued, priority=3), None, QueueSlot(admitted=False, position=2, limit=1), NOW)
     edited.status["observedGeneration"] = 3  # a spec change rides along: written at once
     controller._pace_position(key, vj(queued), edited)
