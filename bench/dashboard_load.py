@@ -183,8 +183,8 @@ def main() -> int:
         per_bare = (mixed_start - bare_start) / max(1, int(bare["Request Count"])) * 1000
         per_mixed = (process_cpu(dashboard.proc.pid) - mixed_start) / max(1, int(mixed["Request Count"])) * 1000
         print(
-            f"dashboard CPU per request: {per_bare:.2f} ms bare, {per_mixed:.2f} ms in the measured run (recorder included); "
-            f"host load average {load1:.1f} (1 min), {load5:.1f} (5 min) on {os.cpu_count()} cores"
+            f"dashboard CPU per request: {per_bare:.2f} ms bare, {per_mixed:.2f} ms in the measured run "
+            f"(recorder included); host load average {load1:.1f} (1 min), {load5:.1f} (5 min) on {os.cpu_count()} cores"
         )
         failures = int(mixed["Failure Count"])
         rate = float(mixed["Request Count"]) / args.seconds
